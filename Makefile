@@ -1,0 +1,54 @@
+# Entry points the README documents. Every target sets up what it needs first (idempotent).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Node 22 from the npm registry (package.json) comes first, so jsii never sees an EOL Node.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
+ENV ?=
+ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
+
+.PHONY: help dev lint format test test-all synth diff deploy demo bench cost clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+dev: $(VENV)/.installed node_modules/.installed ## set up .venv/ and node_modules/ (idempotent)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/persister/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: dev ## ruff, format check, mypy
+	ruff check .
+	ruff format --check .
+	mypy
+
+format: dev ## apply ruff fixes and formatting
+	ruff check --fix .
+	ruff format .
+
+test: dev ## the test suite (unit, infra, integration)
+	pytest
+
+synth: dev ## synthesize every environment (or ENV=name) into cdk.out/, offline
+	$(CDK) synth --quiet $(ENV_FLAG)
+
+deploy: dev ## deploy one environment: make deploy ENV=dev (needs AWS credentials)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|staging|prod"; exit 2; }
+	$(CDK) deploy -c env=$(ENV) --require-approval broadening
+
+demo: dev ## run the whole pipeline locally on an embedded AWS (moto)
+	python -m local.demo
+
+clean: ## remove build output (keeps .venv/ and node_modules/)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo

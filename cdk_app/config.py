@@ -1,0 +1,220 @@
+"""Typed, frozen configuration: every knob of every environment, in one place.
+
+The README's "Configuration reference" documents each field below; a test keeps the two in
+step. Per-environment differences are data here, chosen with Python at synth time: no
+CloudFormation conditions, no environment-variable reads inside constructs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+DEFAULT_PREFIX = "kahula"
+
+# The two follow-up detail types the persister emits, and the event-name suffix that yields
+# each. The runtime owns the rule (lambdas/persister/follow_ups.py); a test checks that both
+# sides agree and that no follow-up can match a rule that produces one.
+FOLLOW_UP_DETAIL_TYPES = ("ValidatableEvent", "IndexableEvent")
+
+# The retention periods CloudWatch Logs offers, in days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+    1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid or an environment name is unknown."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataContract:
+    """Where the persister finds each field in an event (dotted paths from the event root).
+
+    The runtime has the same defaults (lambdas/persister/contract.py); the construct always
+    passes these values explicitly, so the deployed function never relies on them.
+    """
+
+    event_id_path: str = "detail.metadata.event_id"
+    domain_path: str = "detail.metadata.domain"
+    saga_id_path: str = "detail.metadata.saga_id"
+    mbocdp_id_path: str = "detail.metadata.mbocdp_id"
+    # Fields of the detail left out of payload_hash, so that two events differing only in saga
+    # id and timestamps hash the same.
+    hash_excluded_paths: tuple[str, ...] = (
+        "detail.metadata.saga_id",
+        "detail.metadata.timestamp",
+        "detail.metadata.occurred_at",
+    )
+    # Above this estimated DynamoDB item size the detail goes to S3 as a claim check.
+    # DynamoDB's hard limit is 400 KB; the margin absorbs estimation error.
+    max_inline_item_bytes: int = 350_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    """One deployment environment. Defaults are the production-grade choice."""
+
+    name: str
+    account: str | None = None
+    region: str | None = None
+
+    # Event bus
+    producer_account_ids: tuple[str, ...] = ()
+    producer_organization_id: str | None = None
+    replay_archive_retention_days: int = 90
+
+    # Events table
+    saga_index: bool = False
+    event_name_index: bool = False
+    # RETAIN on delete plus deletion protection for the table and the archive bucket.
+    retain_data: bool = True
+
+    # Persister function
+    persister_memory_mb: int = 256
+    persister_timeout_seconds: int = 30
+    persister_reserved_concurrency: int | None = None
+    log_retention_days: int = 90
+    log_level: str = "INFO"
+    # Powertools Tracer subsegments for every AWS call. Lambda's own X-Ray segment is always on;
+    # this adds the X-Ray SDK import (~300 ms of cold start, see FACTS.md) and so is opt-in.
+    detailed_tracing: bool = False
+    powertools_version: str = "3.37.0"
+    # Async invocation: retries by Lambda before the on-failure destination.
+    async_retry_attempts: int = 2
+    async_max_event_age_seconds: int = 6 * 3600
+    # Rule targets: retries by EventBridge before the target's dead-letter queue.
+    rule_retry_attempts: int = 185
+    rule_max_event_age_seconds: int = 24 * 3600
+
+    # Queues (dead-letter, conflicts, follow-ups)
+    queue_retention_days: int = 14
+    follow_up_max_receive_count: int = 5
+
+    # Archive (Firehose -> S3)
+    archive_buffer_mib: int = 128
+    archive_buffer_seconds: int = 900
+    archive_infrequent_access_after_days: int = 30
+    archive_glacier_after_days: int = 90
+    archive_expire_after_days: int | None = None
+    access_log_retention_days: int = 365
+
+    # Operations
+    alarm_email: str | None = None
+
+    contract: DataContract = field(default_factory=DataContract)
+
+    def __post_init__(self) -> None:
+        problems = list(_problems(self))
+        if problems:
+            raise ConfigError(f"environment {self.name!r}: " + "; ".join(problems))
+
+
+def _problems(c: EnvironmentConfig) -> list[str]:
+    out: list[str] = []
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", c.name):
+        out.append("name must be 1-16 lowercase letters, digits or dashes")
+    if c.account is not None and not re.fullmatch(r"\d{12}", c.account):
+        out.append("account must be 12 digits")
+    for acct in c.producer_account_ids:
+        if not re.fullmatch(r"\d{12}", acct):
+            out.append(f"producer account {acct!r} must be 12 digits")
+    if c.producer_organization_id is not None and not re.fullmatch(
+        r"o-[a-z0-9]{10,32}", c.producer_organization_id
+    ):
+        out.append("producer_organization_id must look like o-xxxxxxxxxx")
+    if not 1 <= c.archive_buffer_mib <= 128:
+        out.append("archive_buffer_mib must be 1-128 (Firehose limit)")
+    if not 0 <= c.archive_buffer_seconds <= 900:
+        out.append("archive_buffer_seconds must be 0-900 (Firehose limit)")
+    if not 0 <= c.async_retry_attempts <= 2:
+        out.append("async_retry_attempts must be 0-2 (Lambda limit)")
+    if not 60 <= c.async_max_event_age_seconds <= 6 * 3600:
+        out.append("async_max_event_age_seconds must be 60-21600 (Lambda limit)")
+    if not 0 <= c.rule_retry_attempts <= 185:
+        out.append("rule_retry_attempts must be 0-185 (EventBridge limit)")
+    if not 60 <= c.rule_max_event_age_seconds <= 24 * 3600:
+        out.append("rule_max_event_age_seconds must be 60-86400 (EventBridge limit)")
+    if not 128 <= c.persister_memory_mb <= 10240:
+        out.append("persister_memory_mb must be 128-10240")
+    if not 1 <= c.persister_timeout_seconds <= 900:
+        out.append("persister_timeout_seconds must be 1-900")
+    if c.log_retention_days not in LOG_RETENTION_DAYS:
+        out.append(f"log_retention_days must be one of {LOG_RETENTION_DAYS}")
+    if c.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        out.append("log_level must be DEBUG, INFO, WARNING or ERROR")
+    if not c.archive_infrequent_access_after_days < c.archive_glacier_after_days:
+        out.append("archive tiers must go Infrequent Access before Glacier")
+    if (
+        c.archive_expire_after_days is not None
+        and c.archive_expire_after_days <= c.archive_glacier_after_days
+    ):
+        out.append("archive_expire_after_days must come after the Glacier transition")
+    if not 1 <= c.queue_retention_days <= 14:
+        out.append("queue_retention_days must be 1-14 (SQS limit)")
+    if c.contract.max_inline_item_bytes > 400_000:
+        out.append("max_inline_item_bytes must stay under DynamoDB's 400 KB item limit")
+    return out
+
+
+ENVIRONMENTS: dict[str, EnvironmentConfig] = {
+    "dev": EnvironmentConfig(
+        name="dev",
+        replay_archive_retention_days=7,
+        retain_data=False,
+        log_retention_days=14,
+        log_level="DEBUG",
+        detailed_tracing=True,
+        queue_retention_days=4,
+        archive_expire_after_days=180,
+        access_log_retention_days=30,
+    ),
+    "staging": EnvironmentConfig(
+        name="staging",
+        replay_archive_retention_days=30,
+        log_retention_days=30,
+        archive_expire_after_days=365,
+        access_log_retention_days=90,
+    ),
+    "prod": EnvironmentConfig(
+        name="prod",
+        replay_archive_retention_days=365,
+        log_retention_days=365,
+        saga_index=True,
+    ),
+}
+
+
+def select_environments(
+    requested: str | None,
+    *,
+    default_account: str | None = None,
+    default_region: str | None = None,
+) -> list[EnvironmentConfig]:
+    """The environments to synthesize: all of them, or the one named (``-c env=NAME``).
+
+    Account and region come from the config when set there, else from the defaults given
+    (the CDK CLI's CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION, read by app.py).
+    """
+    if requested is None or requested == "":
+        chosen = list(ENVIRONMENTS.values())
+    elif requested in ENVIRONMENTS:
+        chosen = [ENVIRONMENTS[requested]]
+    else:
+        valid = ", ".join(ENVIRONMENTS)
+        raise ConfigError(f"unknown environment {requested!r}: valid names are {valid}")
+    return [
+        replace(c, account=c.account or default_account, region=c.region or default_region)
+        for c in chosen
+    ]
+
+
+def validate_prefix(prefix: str) -> str:
+    """The resource-name prefix (context key ``prefix``): short, lowercase, DNS-safe."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,19}", prefix):
+        raise ConfigError(
+            f"prefix {prefix!r} must be 2-20 lowercase letters, digits or dashes, "
+            "starting with a letter"
+        )
+    return prefix

@@ -1,0 +1,72 @@
+"""An SQS queue with the project's secure defaults, optionally with its own dead-letter queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from .nag import acknowledge
+
+
+def _acknowledge_is_dead_letter_queue(queue: sqs.Queue, what: str) -> None:
+    reason = (
+        f"This queue is itself a dead-letter destination ({what}); "
+        "a DLQ of a DLQ would only move the problem."
+    )
+    acknowledge(queue, "AwsSolutions-SQS3", reason)
+    acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
+
+
+class SecureQueue(Construct):
+    """SSE-SQS encryption, TLS-only access, and a fixed retention.
+
+    With ``max_receive_count`` the queue gets a dead-letter queue (``self.dead_letter_queue``)
+    that receives messages consumers failed that many times. Without it the queue *is* a
+    dead-letter queue of something else, and its cdk-nag acknowledgement says so.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        queue_name: str,
+        retention: Duration,
+        max_receive_count: int | None = None,
+        visibility_timeout: Duration | None = None,
+        dead_letter_of: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if (max_receive_count is None) == (dead_letter_of is None):
+            raise ValueError(
+                "SecureQueue needs exactly one of max_receive_count (a working queue with its "
+                "own DLQ) or dead_letter_of (this queue is a DLQ, and for what)"
+            )
+        self.dead_letter_queue: sqs.Queue | None = None
+        dead_letter: sqs.DeadLetterQueue | None = None
+        if max_receive_count is not None:
+            self.dead_letter_queue = sqs.Queue(
+                self,
+                "DeadLetterQueue",
+                queue_name=f"{queue_name}-dlq",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(14),
+            )
+            _acknowledge_is_dead_letter_queue(self.dead_letter_queue, f"the DLQ of {queue_name}")
+            dead_letter = sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=max_receive_count
+            )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=queue_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=retention,
+            visibility_timeout=visibility_timeout,
+            dead_letter_queue=dead_letter,
+        )
+        if dead_letter_of is not None:
+            _acknowledge_is_dead_letter_queue(self.queue, dead_letter_of)
