@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test test-all synth diff deploy demo bench cost clean
+.PHONY: help dev lint format test docs snapshot synth diff deploy demo push bench cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -40,6 +40,12 @@ format: dev ## apply ruff fixes and formatting
 test: dev ## the test suite (unit, infra, integration)
 	pytest
 
+docs: dev ## regenerate the README's configuration reference from cdk_app/config.py
+	python -m scripts.config_reference --write
+
+snapshot: dev ## accept template changes: rewrite the infra snapshots, then review the diff
+	pytest tests/infra/test_snapshots.py --snapshot-update
+
 synth: dev ## synthesize every environment (or ENV=name) into cdk.out/, offline
 	$(CDK) synth --quiet $(ENV_FLAG)
 
@@ -49,6 +55,10 @@ deploy: dev ## deploy one environment: make deploy ENV=dev (needs AWS credential
 
 demo: dev ## run the whole pipeline locally on an embedded AWS (moto)
 	python -m local.demo
+
+push: dev ## push your own events through the local pipeline: make push EVENTS=file.jsonl
+	@test -n "$(EVENTS)" || { echo "usage: make push EVENTS=path/to/events.jsonl"; exit 2; }
+	python -m local.demo --events "$(EVENTS)"
 
 clean: ## remove build output (keeps .venv/ and node_modules/)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 DEFAULT_PREFIX = "kahula"
 
@@ -28,6 +29,11 @@ class ConfigError(ValueError):
     """A configuration value is invalid or an environment name is unknown."""
 
 
+def knob(default: Any, doc: str) -> Any:
+    """A config field with its one-line documentation (rendered into the README)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataContract:
     """Where the persister finds each field in an event (dotted paths from the event root).
@@ -36,77 +42,76 @@ class DataContract:
     passes these values explicitly, so the deployed function never relies on them.
     """
 
-    event_id_path: str = "detail.metadata.event_id"
-    domain_path: str = "detail.metadata.domain"
-    saga_id_path: str = "detail.metadata.saga_id"
-    mbocdp_id_path: str = "detail.metadata.mbocdp_id"
-    # Fields of the detail left out of payload_hash, so that two events differing only in saga
-    # id and timestamps hash the same.
-    hash_excluded_paths: tuple[str, ...] = (
-        "detail.metadata.saga_id",
-        "detail.metadata.timestamp",
-        "detail.metadata.occurred_at",
+    event_id_path: str = knob(
+        "detail.metadata.event_id", "producer event id; unique_id when present"
     )
-    # Above this estimated DynamoDB item size the detail goes to S3 as a claim check.
-    # DynamoDB's hard limit is 400 KB; the margin absorbs estimation error.
-    max_inline_item_bytes: int = 350_000
+    domain_path: str = knob(
+        "detail.metadata.domain", "domain; else the first dot-segment of source"
+    )
+    saga_id_path: str = knob("detail.metadata.saga_id", "saga id (omitted when absent)")
+    mbocdp_id_path: str = knob("detail.metadata.mbocdp_id", "mbocdp id (omitted when absent)")
+    hash_excluded_paths: tuple[str, ...] = knob(
+        ("detail.metadata.saga_id", "detail.metadata.timestamp", "detail.metadata.occurred_at"),
+        "detail fields left out of payload_hash",
+    )
+    max_inline_item_bytes: int = knob(
+        350_000, "estimated item size above which the detail goes to S3 (limit: 400 KB)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """One deployment environment. Defaults are the production-grade choice."""
 
-    name: str
-    account: str | None = None
-    region: str | None = None
+    name: str = knob("", "environment name: stack `{prefix}-{name}`, resource suffix")
+    account: str | None = knob(None, "AWS account; else CDK_DEFAULT_ACCOUNT")
+    region: str | None = knob(None, "AWS region; else CDK_DEFAULT_REGION")
 
     # Event bus
-    producer_account_ids: tuple[str, ...] = ()
-    producer_organization_id: str | None = None
-    replay_archive_retention_days: int = 90
+    producer_account_ids: tuple[str, ...] = knob((), "accounts allowed to put events")
+    producer_organization_id: str | None = knob(None, "AWS Organization allowed to put events")
+    replay_archive_retention_days: int = knob(90, "EventBridge replay archive retention")
 
-    # Events table
-    saga_index: bool = False
-    event_name_index: bool = False
-    # RETAIN on delete plus deletion protection for the table and the archive bucket.
-    retain_data: bool = True
+    # Events table and archive bucket
+    saga_index: bool = knob(False, "GSI `by-saga` (saga_id + timestamp), keys only")
+    event_name_index: bool = knob(False, "GSI `by-event-name` (event_name + timestamp)")
+    retain_data: bool = knob(True, "RETAIN table and buckets, deletion + termination protection")
 
     # Persister function
-    persister_memory_mb: int = 256
-    persister_timeout_seconds: int = 30
-    persister_reserved_concurrency: int | None = None
-    log_retention_days: int = 90
-    log_level: str = "INFO"
-    # Powertools Tracer subsegments for every AWS call. Lambda's own X-Ray segment is always on;
-    # this adds the X-Ray SDK import (~300 ms of cold start, see FACTS.md) and so is opt-in.
-    detailed_tracing: bool = False
-    powertools_version: str = "3.37.0"
-    # Async invocation: retries by Lambda before the on-failure destination.
-    async_retry_attempts: int = 2
-    async_max_event_age_seconds: int = 6 * 3600
-    # Rule targets: retries by EventBridge before the target's dead-letter queue.
-    rule_retry_attempts: int = 185
-    rule_max_event_age_seconds: int = 24 * 3600
+    persister_memory_mb: int = knob(256, "Lambda memory (arm64)")
+    persister_timeout_seconds: int = knob(30, "Lambda timeout")
+    persister_reserved_concurrency: int | None = knob(
+        None, "reserved concurrency (None: unreserved)"
+    )
+    log_retention_days: int = knob(90, "persister and Firehose log retention")
+    log_level: str = knob("INFO", "Powertools log level")
+    detailed_tracing: bool = knob(
+        False, "X-Ray subsegments per AWS call (adds the X-Ray SDK to cold start)"
+    )
+    powertools_version: str = knob("3.37.0", "official Powertools layer version (= pip pin)")
+    async_retry_attempts: int = knob(2, "Lambda async retries before the failure queue")
+    async_max_event_age_seconds: int = knob(6 * 3600, "Lambda async maximum event age")
+    rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
+    rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
 
     # Queues (dead-letter, conflicts, follow-ups)
-    queue_retention_days: int = 14
-    follow_up_max_receive_count: int = 5
+    queue_retention_days: int = knob(14, "retention of every queue")
+    follow_up_max_receive_count: int = knob(5, "consumer receives before a follow-up's DLQ")
 
     # Archive (Firehose -> S3)
-    archive_buffer_mib: int = 128
-    archive_buffer_seconds: int = 900
-    archive_infrequent_access_after_days: int = 30
-    archive_glacier_after_days: int = 90
-    archive_expire_after_days: int | None = None
-    access_log_retention_days: int = 365
+    archive_buffer_mib: int = knob(128, "Firehose buffer size (MiB)")
+    archive_buffer_seconds: int = knob(900, "Firehose buffer interval")
+    archive_infrequent_access_after_days: int = knob(30, "archive to Standard-IA after")
+    archive_glacier_after_days: int = knob(90, "archive to Glacier Flexible Retrieval after")
+    archive_expire_after_days: int | None = knob(None, "archive expiry (None: keep)")
+    access_log_retention_days: int = knob(365, "S3 server access log retention")
 
-    # Operations
-    alarm_email: str | None = None
-
-    contract: DataContract = field(default_factory=DataContract)
+    contract: DataContract = field(
+        default_factory=DataContract, metadata={"doc": "the data contract's paths (below)"}
+    )
 
     def __post_init__(self) -> None:
-        problems = list(_problems(self))
+        problems = _problems(self)
         if problems:
             raise ConfigError(f"environment {self.name!r}: " + "; ".join(problems))
 

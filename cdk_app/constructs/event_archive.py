@@ -59,6 +59,9 @@ class EventArchive(Construct):
         max_event_age: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Access logs are delivered under a bucket policy, never ACLs, whatever the host app's
+        # feature flags say (context set here applies to this construct's children only).
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
         removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
 
         self.access_log_bucket = s3.Bucket(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -32,25 +32,35 @@ class EventBus(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
-        for account in producer_account_ids:
-            self.bus.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid=f"ProducerAccount{account}",
-                    principals=[iam.AccountPrincipal(account)],
-                    actions=["events:PutEvents"],
-                    resources=[self.bus.event_bus_arn],
-                )
+        # The policy lives on the bus, so it names the bus by formatted ARN, not by reference.
+        own_arn = Stack.of(self).format_arn(
+            service="events", resource="event-bus", resource_name=bus_name
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid=f"ProducerAccount{account}",
+                principals=[iam.AccountPrincipal(account)],
+                actions=["events:PutEvents"],
+                resources=[own_arn],
             )
+            for account in producer_account_ids
+        ]
         if producer_organization_id is not None:
-            self.bus.add_to_resource_policy(
+            statements.append(
                 iam.PolicyStatement(
                     sid="ProducerOrganization",
                     principals=[iam.AnyPrincipal()],
                     actions=["events:PutEvents"],
-                    resources=[self.bus.event_bus_arn],
+                    resources=[own_arn],
                     conditions={"StringEquals": {"aws:PrincipalOrgID": producer_organization_id}},
                 )
             )
+        if statements:
+            # One policy document on the bus itself (the L2's add_to_resource_policy writes a
+            # separate AWS::Events::EventBusPolicy through a deprecated property).
+            cfn_bus = self.bus.node.default_child
+            assert isinstance(cfn_bus, events.CfnEventBus)
+            cfn_bus.policy = iam.PolicyDocument(statements=statements).to_json()
         self.archive = self.bus.archive(
             "Archive",
             archive_name=f"{bus_name}-replay"[:48],

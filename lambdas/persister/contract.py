@@ -218,11 +218,12 @@ def _optional_identifier(event: Mapping[str, Any], path: tuple[str, ...]) -> str
 
 
 def _number_attribute(value: Decimal, where: str) -> str:
-    _sign, digits, _exponent = value.normalize().as_tuple()
     if value != 0:
-        if len(digits) > MAX_NUMBER_DIGITS:
+        # Significant digits without Decimal.normalize(), which rounds to the context's 28.
+        significant = "".join(map(str, value.as_tuple().digits)).strip("0")
+        if len(significant) > MAX_NUMBER_DIGITS:
             raise UnstorableValueError(
-                f"{where}: number has {len(digits)} significant digits; "
+                f"{where}: number has {len(significant)} significant digits; "
                 f"DynamoDB stores at most {MAX_NUMBER_DIGITS}"
             )
         adjusted = value.adjusted()

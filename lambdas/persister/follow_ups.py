@@ -84,9 +84,9 @@ def follow_up_for(
         "source_unique_id": record.unique_id,
         "source_event_name": record.event_name,
     }
-    if record.saga_id is not None:
-        detail["saga_id"] = record.saga_id
-    # The follow-up obeys the same contract, so the persister stores it idempotently.
+    # The follow-up obeys the same contract, so the persister stores it idempotently. The saga
+    # id sits only at the contract's saga path, which payload_hash leaves out: a redelivery
+    # under another saga re-emits a follow-up that is a duplicate, not a conflict.
     _place(detail, settings.event_id_path, fid)
     _place(detail, settings.domain_path, record.domain)
     if record.saga_id is not None:

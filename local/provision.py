@@ -1,0 +1,154 @@
+"""Create in moto what the template declares, and recreate every rule with a route queue.
+
+moto's EventBridge does the pattern matching (the full pattern language: prefix, suffix,
+wildcard, anything-but, numeric, exists): each rule gets an internal SQS queue as its only
+target, and the runtime pumps each route queue to the rule's real target.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .topology import Resource, Topology, UnsupportedTemplate
+
+ROUTE_QUEUE_PREFIX = "local-route-"
+SUPPORTED = {
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::Queue",
+    "AWS::SQS::QueuePolicy",
+    "AWS::DynamoDB::Table",
+    "AWS::Events::EventBus",
+    "AWS::Events::Archive",
+    "AWS::Events::Rule",
+    "AWS::KinesisFirehose::DeliveryStream",
+    "AWS::Lambda::Function",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::Permission",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::Logs::LogGroup",
+    "AWS::Logs::LogStream",
+    "AWS::CDK::Metadata",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::SNS::Topic",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SNS::Subscription",
+}
+
+
+@dataclass
+class Route:
+    """One rule target: where moto delivers matches, and what the runtime does with them."""
+
+    rule: str
+    target_id: str
+    route_queue_url: str
+    target: Resource
+    retry_attempts: int
+    dead_letter_queue_url: str | None
+
+
+@dataclass
+class Clients:
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+    events: Any
+    firehose: Any
+
+
+def provision(topology: Topology, clients: Clients) -> list[Route]:
+    unsupported = {r.type for r in topology.resources.values()} - SUPPORTED
+    if unsupported:
+        raise UnsupportedTemplate(f"not simulated locally: {', '.join(sorted(unsupported))}")
+    for r in topology.of_type("AWS::S3::Bucket"):
+        clients.s3.create_bucket(Bucket=topology.name(r.logical_id))
+    _queues(topology, clients)
+    for r in topology.of_type("AWS::DynamoDB::Table"):
+        _table(topology, clients, r)
+    for r in topology.of_type("AWS::Events::EventBus"):
+        clients.events.create_event_bus(Name=topology.name(r.logical_id))
+    for r in topology.of_type("AWS::KinesisFirehose::DeliveryStream"):
+        _stream(topology, clients, r)
+    routes: list[Route] = []
+    for r in topology.of_type("AWS::Events::Rule"):
+        routes += _rule(topology, clients, r)
+    return routes
+
+
+def _queues(topology: Topology, clients: Clients) -> None:
+    queues = topology.of_type("AWS::SQS::Queue")
+    for r in queues:  # create all first: redrive policies name other queues
+        url = clients.sqs.create_queue(QueueName=topology.name(r.logical_id))["QueueUrl"]
+        topology.queue_urls[r.logical_id] = url
+    for r in queues:
+        redrive = r.properties.get("RedrivePolicy")
+        if redrive:
+            clients.sqs.set_queue_attributes(
+                QueueUrl=topology.queue_urls[r.logical_id],
+                Attributes={"RedrivePolicy": json.dumps(topology.resolve(redrive))},
+            )
+
+
+def _table(topology: Topology, clients: Clients, r: Resource) -> None:
+    p = r.properties
+    kwargs: dict[str, Any] = {
+        "TableName": topology.name(r.logical_id),
+        "KeySchema": p["KeySchema"],
+        "AttributeDefinitions": p["AttributeDefinitions"],
+        "BillingMode": p.get("BillingMode", "PROVISIONED"),
+    }
+    if p.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = [
+            {k: v for k, v in gsi.items() if k in ("IndexName", "KeySchema", "Projection")}
+            for gsi in p["GlobalSecondaryIndexes"]
+        ]
+    clients.dynamodb.create_table(**kwargs)
+
+
+def _stream(topology: Topology, clients: Clients, r: Resource) -> None:
+    destination = topology.resolve(r.properties["ExtendedS3DestinationConfiguration"])
+    clients.firehose.create_delivery_stream(
+        DeliveryStreamName=topology.name(r.logical_id),
+        DeliveryStreamType=r.properties.get("DeliveryStreamType", "DirectPut"),
+        ExtendedS3DestinationConfiguration=destination,
+    )
+
+
+def _rule(topology: Topology, clients: Clients, r: Resource) -> list[Route]:
+    p = r.properties
+    bus = topology.resolve(p.get("EventBusName", "default"))
+    name = topology.name(r.logical_id)
+    clients.events.put_rule(
+        Name=name, EventBusName=bus, EventPattern=json.dumps(p["EventPattern"]), State="ENABLED"
+    )
+    routes = []
+    for target in p["Targets"]:
+        if any(k in target for k in ("Input", "InputPath", "InputTransformer")):
+            raise UnsupportedTemplate(f"rule {r.logical_id}: target input transformation")
+        queue_name = f"{ROUTE_QUEUE_PREFIX}{r.logical_id}-{target['Id']}"[:80]
+        route_url = clients.sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        route_arn = clients.sqs.get_queue_attributes(
+            QueueUrl=route_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        clients.events.put_targets(
+            Rule=name, EventBusName=bus, Targets=[{"Id": target["Id"], "Arn": route_arn}]
+        )
+        dlq_arn = topology.resolve(target.get("DeadLetterConfig", {}).get("Arn"))
+        routes.append(
+            Route(
+                rule=r.logical_id,
+                target_id=target["Id"],
+                route_queue_url=route_url,
+                target=topology.by_arn(topology.resolve(target["Arn"])),
+                retry_attempts=target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185),
+                dead_letter_queue_url=(
+                    topology.ref(topology.by_arn(dlq_arn).logical_id) if dlq_arn else None
+                ),
+            )
+        )
+    return routes

@@ -1,0 +1,247 @@
+"""Deliver what moto's rules matched to each rule's real target, as AWS would.
+
+* Lambda targets: the real handler, loaded from the synthesized code asset, with the
+  environment the template gives the function (resolved to the local resources); Lambda's
+  async retries, then the on-failure destination with Lambda's own record format.
+* Firehose targets: PutRecordBatch on the local stream, retried, then the rule's DLQ.
+* SQS targets: SendMessage with the event as the body, then the rule's DLQ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, TextIO
+
+from .provision import Clients, Route
+from .topology import Resource, Topology, UnsupportedTemplate
+
+FIREHOSE_BATCH = 500  # PutRecordBatch limit
+LOCAL_TARGET_ATTEMPTS = 3  # EventBridge would retry for up to 24 h; locally, a few times
+
+
+@dataclass
+class Invocation:
+    event: Any
+    response: dict[str, Any] | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 0
+
+
+class LocalLambda:
+    """One function of the template, run in this process with its template environment."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        function: Resource,
+        *,
+        endpoint: str,
+        sqs: Any,
+        log: TextIO,
+    ) -> None:
+        props = function.properties
+        asset = function.metadata.get("aws:asset:path")
+        if not asset:
+            raise UnsupportedTemplate(f"{function.logical_id}: no code asset path in metadata")
+        self.name = topology.name(function.logical_id)
+        self.arn = topology.arn(function.logical_id)
+        self.code_dir = topology.assembly_dir / asset
+        self.handler_path = props["Handler"]
+        self.environment = {
+            k: str(v)
+            for k, v in topology.resolve(props.get("Environment", {}).get("Variables", {})).items()
+        }
+        self.environment.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_DEFAULT_REGION=topology.region,
+            AWS_REGION=topology.region,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any credentials
+            AWS_LAMBDA_FUNCTION_NAME=self.name,
+        )
+        self.memory = int(props.get("MemorySize", 128))
+        self.retry_attempts, self.on_failure_url = 2, None
+        for config in topology.of_type("AWS::Lambda::EventInvokeConfig"):
+            if topology.resolve(config.properties["FunctionName"]) == self.name:
+                self.retry_attempts = int(config.properties.get("MaximumRetryAttempts", 2))
+                destination = config.properties.get("DestinationConfig", {}).get("OnFailure")
+                if destination:
+                    arn = topology.resolve(destination["Destination"])
+                    self.on_failure_url = topology.ref(topology.by_arn(arn).logical_id)
+        self._sqs = sqs
+        self._log = log
+        self._handler: Callable[[Any, Any], Any] | None = None
+        self.invocations: list[Invocation] = []
+
+    def _load(self) -> Callable[[Any, Any], Any]:
+        if self._handler is None:
+            os.environ.update(self.environment)
+            sys.path.insert(0, str(self.code_dir))
+            module_name, _, attribute = self.handler_path.rpartition(".")
+            with contextlib.redirect_stdout(self._log):
+                module = importlib.import_module(module_name)
+            self._handler = getattr(module, attribute)
+        return self._handler
+
+    def _context(self) -> Any:
+        return SimpleNamespace(
+            function_name=self.name,
+            memory_limit_in_mb=self.memory,
+            invoked_function_arn=self.arn,
+            aws_request_id=str(uuid.uuid4()),
+        )
+
+    def invoke_async(self, event: Any) -> Invocation:
+        """Lambda's async invocation: the handler, its retries, then the failure destination."""
+        handler = self._load()
+        invocation = Invocation(event)
+        for _ in range(1 + self.retry_attempts):
+            invocation.attempts += 1
+            try:
+                with contextlib.redirect_stdout(self._log):
+                    invocation.response = handler(event, self._context())
+            except Exception as exc:
+                invocation.error, invocation.error_type = str(exc), type(exc).__name__
+                continue
+            invocation.error = invocation.error_type = None
+            break
+        if invocation.error is not None and self.on_failure_url:
+            self._sqs.send_message(
+                QueueUrl=self.on_failure_url,
+                MessageBody=json.dumps(
+                    {
+                        "version": "1.0",
+                        "requestContext": {
+                            "functionArn": self.arn,
+                            "condition": "RetriesExhausted",
+                            "approximateInvokeCount": invocation.attempts,
+                        },
+                        "requestPayload": event,
+                        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+                        "responsePayload": {
+                            "errorMessage": invocation.error,
+                            "errorType": invocation.error_type,
+                        },
+                    }
+                ),
+            )
+        self.invocations.append(invocation)
+        return invocation
+
+
+@dataclass
+class PumpStats:
+    delivered: dict[str, int] = field(default_factory=dict)  # rule -> events delivered
+    dead_lettered: int = 0
+
+
+class LocalEventBridge:
+    """Moves matched events from each rule's route queue to its target until all are idle."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        clients: Clients,
+        routes: list[Route],
+        lambdas: dict[str, LocalLambda],
+        *,
+        firehose_fault: Callable[[], bool] | None = None,
+    ) -> None:
+        self.topology = topology
+        self.clients = clients
+        self.routes = routes
+        self.lambdas = lambdas
+        self.stats = PumpStats()
+        self._firehose_fault = firehose_fault
+
+    def _drain(self, url: str) -> Iterator[list[dict[str, Any]]]:
+        while True:
+            messages = self.clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return
+            yield messages
+            self.clients.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+
+    def pump(self, on_delivered: Callable[[int], None] | None = None) -> PumpStats:
+        busy = True
+        while busy:
+            busy = False
+            for route in self.routes:
+                for messages in self._drain(route.route_queue_url):
+                    busy = True
+                    events = [json.loads(m["Body"]) for m in messages]
+                    self._deliver(route, events)
+                    self.stats.delivered[route.rule] = self.stats.delivered.get(
+                        route.rule, 0
+                    ) + len(events)
+                    if on_delivered is not None:
+                        on_delivered(len(events))
+        return self.stats
+
+    def _deliver(self, route: Route, events: list[dict[str, Any]]) -> None:
+        kind = route.target.type
+        if kind == "AWS::Lambda::Function":
+            function = self.lambdas[route.target.logical_id]
+            for event in events:
+                function.invoke_async(event)
+        elif kind == "AWS::KinesisFirehose::DeliveryStream":
+            self._to_firehose(route, events)
+        elif kind == "AWS::SQS::Queue":
+            url = self.topology.ref(route.target.logical_id)
+            for event in events:
+                self.clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+        else:
+            raise UnsupportedTemplate(f"rule target type {kind}")
+
+    def _to_firehose(self, route: Route, events: list[dict[str, Any]]) -> None:
+        stream = self.topology.name(route.target.logical_id)
+        pending = events
+        error = ""
+        for _ in range(min(LOCAL_TARGET_ATTEMPTS, 1 + route.retry_attempts)):
+            if self._firehose_fault is not None and self._firehose_fault():
+                error = "ServiceUnavailableException: injected fault"
+                continue
+            response = self.clients.firehose.put_record_batch(
+                DeliveryStreamName=stream,
+                Records=[{"Data": json.dumps(e).encode("utf-8")} for e in pending],
+            )
+            failed = [
+                e
+                for e, r in zip(pending, response["RequestResponses"], strict=True)
+                if r.get("ErrorCode")
+            ]
+            if not failed:
+                return
+            pending, error = failed, "Firehose rejected records"
+        self._dead_letter(route, pending, error)
+
+    def _dead_letter(self, route: Route, events: list[dict[str, Any]], error: str) -> None:
+        if route.dead_letter_queue_url is None:
+            raise RuntimeError(f"rule {route.rule} has no DLQ and delivery failed: {error}")
+        for event in events:
+            self.clients.sqs.send_message(
+                QueueUrl=route.dead_letter_queue_url,
+                MessageBody=json.dumps(event),
+                MessageAttributes={
+                    "RULE_ARN": {"DataType": "String", "StringValue": route.rule},
+                    "ERROR_MESSAGE": {"DataType": "String", "StringValue": error},
+                },
+            )
+            self.stats.dead_lettered += 1

@@ -1,0 +1,116 @@
+"""The event bus (name, policy, replay archive) and the events table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from aws_cdk.assertions import Match
+
+from cdk_app.config import ENVIRONMENTS
+
+from .conftest import only, synthesize
+
+
+def test_bus_is_named_per_environment(synth, env):
+    synth.templates[env].has_resource_properties(
+        "AWS::Events::EventBus", {"Name": f"kahula-events-{env}"}
+    )
+
+
+def test_bus_has_no_resource_policy_by_default(synth, env):
+    assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
+    assert "Policy" not in only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]
+
+
+def test_replay_archive_keeps_every_event_for_the_environment_retention(synth, env):
+    archive = only(synth.resources(env, "AWS::Events::Archive"))["Properties"]
+    assert archive["RetentionDays"] == ENVIRONMENTS[env].replay_archive_retention_days
+    assert archive["EventPattern"] == {"source": [{"prefix": ""}]}
+
+
+@pytest.fixture(scope="module")
+def with_producers(tmp_path_factory):
+    config = dataclasses.replace(
+        ENVIRONMENTS["staging"],
+        producer_account_ids=("111111111111", "222222222222"),
+        producer_organization_id="o-abcdefghij",
+    )
+    return synthesize(tmp_path_factory.mktemp("producers"), [config])
+
+
+def test_listed_producers_may_put_events_and_nothing_else(with_producers):
+    policy = only(with_producers.resources("staging", "AWS::Events::EventBus"))["Properties"][
+        "Policy"
+    ]
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {
+        "ProducerAccount111111111111",
+        "ProducerAccount222222222222",
+        "ProducerOrganization",
+    }
+    for statement in statements.values():
+        assert statement["Action"] == "events:PutEvents"
+        assert statement["Effect"] == "Allow"
+    assert statements["ProducerOrganization"]["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}
+    }
+
+
+def test_table_key_billing_recovery_and_encryption(synth, env):
+    synth.templates[env].has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": f"kahula-events-{env}",
+            "KeySchema": [{"AttributeName": "unique_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": Match.array_with(
+                [{"AttributeName": "unique_id", "AttributeType": "S"}]
+            ),
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "protected", "policy"),
+    [("dev", False, "Delete"), ("staging", True, "Retain"), ("prod", True, "Retain")],
+)
+def test_stateful_resources_are_retained_and_protected_outside_dev(synth, env, protected, policy):
+    table = only(synth.resources(env, "AWS::DynamoDB::Table"))
+    assert table["DeletionPolicy"] == policy
+    assert table["UpdateReplacePolicy"] == policy
+    assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
+    buckets = synth.resources(env, "AWS::S3::Bucket")
+    assert {b["DeletionPolicy"] for b in buckets.values()} == {policy}
+    assert synth.stacks[env].termination_protection is protected
+
+
+def test_indexes_follow_the_environment_switches(synth, env):
+    table = only(synth.resources(env, "AWS::DynamoDB::Table"))["Properties"]
+    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
+    expected = set()
+    if ENVIRONMENTS[env].saga_index:
+        expected.add("by-saga")
+    if ENVIRONMENTS[env].event_name_index:
+        expected.add("by-event-name")
+    assert set(indexes) == expected
+    if "by-saga" in indexes:
+        assert indexes["by-saga"]["KeySchema"] == [
+            {"AttributeName": "saga_id", "KeyType": "HASH"},
+            {"AttributeName": "timestamp", "KeyType": "RANGE"},
+        ]
+        assert indexes["by-saga"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_outputs_name_what_users_need(synth, env):
+    outputs = synth.raw[env]["Outputs"]
+    assert {
+        "EventBusName",
+        "EventBusArn",
+        "EventTableName",
+        "ArchiveBucketName",
+        "ValidatableEventQueueUrl",
+        "IndexableEventQueueUrl",
+    } <= set(outputs)
