@@ -85,6 +85,9 @@ class EnvironmentConfig:
     )
     log_retention_days: int = knob(90, "persister and Firehose log retention")
     log_level: str = knob("INFO", "Powertools log level")
+    platform_log_level: str = knob(
+        "WARN", "Lambda system log level (WARN drops START/END/REPORT lines: cost)"
+    )
     detailed_tracing: bool = knob(
         False, "X-Ray subsegments per AWS call (adds the X-Ray SDK to cold start)"
     )
@@ -147,6 +150,8 @@ def _problems(c: EnvironmentConfig) -> list[str]:
         out.append("persister_timeout_seconds must be 1-900")
     if c.log_retention_days not in LOG_RETENTION_DAYS:
         out.append(f"log_retention_days must be one of {LOG_RETENTION_DAYS}")
+    if c.platform_log_level not in ("DEBUG", "INFO", "WARN"):
+        out.append("platform_log_level must be DEBUG, INFO or WARN")
     if c.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         out.append("log_level must be DEBUG, INFO, WARNING or ERROR")
     if not c.archive_infrequent_access_after_days < c.archive_glacier_after_days:
@@ -170,6 +175,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         retain_data=False,
         log_retention_days=14,
         log_level="DEBUG",
+        platform_log_level="INFO",
         detailed_tracing=True,
         queue_retention_days=4,
         archive_expire_after_days=180,

@@ -11,7 +11,6 @@ from aws_cdk import (
     Environment,
     Size,
     Stack,
-    Tags,
     Validations,
 )
 from aws_cdk import aws_logs as logs
@@ -77,6 +76,7 @@ class EventPersistenceStack(Stack):
             env=Environment(account=config.account, region=config.region),
             description=f"{prefix} event persistence ({config.name})",
             termination_protection=config.retain_data,
+            tags={"project": prefix, "environment": config.name},
         )
         names = Names(prefix, config.name)
         queue_retention = Duration.days(config.queue_retention_days)
@@ -137,6 +137,7 @@ class EventPersistenceStack(Stack):
             timeout=Duration.seconds(config.persister_timeout_seconds),
             log_retention=_retention(config.log_retention_days),
             log_level=config.log_level,
+            platform_log_level=config.platform_log_level,
             detailed_tracing=config.detailed_tracing,
             powertools_version=config.powertools_version,
             async_retry_attempts=config.async_retry_attempts,
@@ -171,8 +172,6 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
-        Tags.of(self).add("project", prefix)
-        Tags.of(self).add("environment", config.name)
 
 
 def build_app(app: App, configs: Sequence[EnvironmentConfig], *, prefix: str) -> list[Stack]:

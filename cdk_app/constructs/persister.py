@@ -81,6 +81,7 @@ class Persister(Construct):
         log_retention: logs.RetentionDays,
         log_level: str,
         detailed_tracing: bool,
+        platform_log_level: str = "WARN",
         powertools_version: str,
         async_retry_attempts: int,
         async_max_event_age: Duration,
@@ -192,6 +193,12 @@ class Persister(Construct):
             timeout=timeout,
             role=self.role,
             log_group=self.log_group,
+            # JSON logs; the platform's START/END/REPORT lines only at platform_log_level.
+            logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=getattr(lambda_.SystemLogLevel, platform_log_level),
+            application_log_level_v2=getattr(
+                lambda_.ApplicationLogLevel, {"WARNING": "WARN"}.get(log_level, log_level)
+            ),
             tracing=lambda_.Tracing.ACTIVE,
             environment=dict(environment),
             reserved_concurrent_executions=reserved_concurrency,

@@ -147,6 +147,8 @@ def normalise_time(value: str) -> str:
     """ISO-8601 with an offset -> ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` in UTC."""
     try:
         parsed = datetime.fromisoformat(value)
+        if len(value) == 20 and value[10] == "T" and value[-1] == "Z":  # canonical already
+            return value
     except ValueError:
         raise InvalidTimestampError(
             f"event field 'time' is not an ISO-8601 timestamp: {value[:64]!r}"
@@ -217,81 +219,119 @@ def _optional_identifier(event: Mapping[str, Any], path: tuple[str, ...]) -> str
 # --------------------------------------------------------------------------- payload
 
 
-def _number_attribute(value: Decimal, where: str) -> str:
+def _location(where: Any) -> str:
+    """Render a lazily built location: ("detail",) / (parent, key) / (parent, [index])."""
+    parts: list[str] = []
+    while isinstance(where, tuple) and len(where) == 2:
+        where, step = where
+        parts.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return str(where[0] if isinstance(where, tuple) else where) + "".join(reversed(parts))
+
+
+def _checked_number(value: Decimal, where: Any) -> str:
+    """A number as DynamoDB stores it, after its precision and range checks."""
     if value != 0:
         # Significant digits without Decimal.normalize(), which rounds to the context's 28.
         significant = "".join(map(str, value.as_tuple().digits)).strip("0")
         if len(significant) > MAX_NUMBER_DIGITS:
             raise UnstorableValueError(
-                f"{where}: number has {len(significant)} significant digits; "
+                f"{_location(where)}: number has {len(significant)} significant digits; "
                 f"DynamoDB stores at most {MAX_NUMBER_DIGITS}"
             )
         adjusted = value.adjusted()
         if not MIN_NUMBER_EXPONENT <= adjusted <= MAX_NUMBER_EXPONENT:
             raise UnstorableValueError(
-                f"{where}: number magnitude 1E{adjusted} is outside DynamoDB's range "
+                f"{_location(where)}: number magnitude 1E{adjusted} is outside DynamoDB's range "
                 f"(1E{MIN_NUMBER_EXPONENT} to 1E{MAX_NUMBER_EXPONENT})"
             )
     return str(value)
 
 
-def _string_bytes(value: str, where: str) -> int:
+def _string_bytes(value: str, where: Any) -> int:
+    if value.isascii():
+        return len(value)
     try:
         return len(value.encode("utf-8"))
     except UnicodeEncodeError:
         raise UnstorableValueError(
-            f"{where}: text holds a lone surrogate, which is not valid Unicode"
+            f"{_location(where)}: text holds a lone surrogate, which is not valid Unicode"
         ) from None
 
 
-def to_attribute_value(value: Any, where: str = "detail", depth: int = 1) -> tuple[dict, int]:
+def _leaf(value: Any, where: Any) -> tuple[dict, int] | None:
+    """A string or number as an AttributeValue with its size; None for anything else."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}, (len(value) if value.isascii() else _string_bytes(value, where))
+    if kind is int:
+        text = str(value)
+        # Up to 38 digits an int is always within DynamoDB's precision and range.
+        if len(text) > MAX_NUMBER_DIGITS + (text[0] == "-"):
+            text = _checked_number(Decimal(value), where)
+        return {"N": text}, len(text) // 2 + 2
+    if kind is float:
+        if not math.isfinite(value):
+            raise UnstorableValueError(f"{_location(where)}: {value!r} is not a valid JSON number")
+        text = repr(value)
+        # A repr without an exponent has at most 17 digits and lies within 1E-5..1E16.
+        if "e" in text:
+            text = _checked_number(Decimal(text), where)
+        return {"N": text}, len(text) // 2 + 2
+    return None
+
+
+def to_attribute_value(value: Any, where: Any = "detail", depth: int = 1) -> tuple[dict, int]:
     """One JSON value -> (DynamoDB AttributeValue, its estimated stored size in bytes).
 
     Floats become exact decimals of their shortest round-tripping repr, so a number the Lambda
-    runtime parsed as a float is stored as the producer wrote it.
+    runtime parsed as a float is stored as the producer wrote it. ``where`` is the value's
+    location, built lazily as nested tuples and rendered only for an error message. This is
+    the handler's hottest loop: strings and numbers are converted inline, only containers
+    recurse.
     """
-    if isinstance(value, str):
-        return {"S": value}, _string_bytes(value, where)
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is dict or kind is list:
+        if depth > MAX_NESTING_DEPTH:
+            raise UnstorableValueError(
+                f"{_location(where)}: nested deeper than DynamoDB's {MAX_NESTING_DEPTH} levels"
+            )
+        size = 3
+        if kind is dict:
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                if type(key) is not str or key == "":
+                    raise UnstorableValueError(
+                        f"{_location(where)}: map keys must be non-empty strings"
+                    )
+                here = (where, key)
+                converted = _leaf(item, here) or to_attribute_value(item, here, depth + 1)
+                out[key] = converted[0]
+                key_bytes = len(key) if key.isascii() else _string_bytes(key, where)
+                size += key_bytes + converted[1] + 1
+            return {"M": out}, size
+        items = []
+        for index, item in enumerate(value):
+            at = (where, index)
+            converted = _leaf(item, at) or to_attribute_value(item, at, depth + 1)
+            items.append(converted[0])
+            size += converted[1] + 1
+        return {"L": items}, size
+    leaf = _leaf(value, where)
+    if leaf is not None:
+        return leaf
+    if kind is bool:
         return {"BOOL": value}, 1
-    if isinstance(value, int):
-        text = _number_attribute(Decimal(value), where)
-        return {"N": text}, len(text) // 2 + 2
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise UnstorableValueError(f"{where}: {value!r} is not a valid JSON number")
-        text = _number_attribute(Decimal(repr(value)), where)
-        return {"N": text}, len(text) // 2 + 2
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise UnstorableValueError(f"{where}: {value!s} is not a valid JSON number")
-        text = _number_attribute(value, where)
-        return {"N": text}, len(text) // 2 + 2
     if value is None:
         return {"NULL": True}, 1
-    if depth > MAX_NESTING_DEPTH:
-        raise UnstorableValueError(
-            f"{where}: nested deeper than DynamoDB's {MAX_NESTING_DEPTH} levels"
-        )
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        size = 3
-        for key, item in value.items():
-            if not isinstance(key, str) or key == "":
-                raise UnstorableValueError(f"{where}: map keys must be non-empty strings")
-            child, child_size = to_attribute_value(item, f"{where}.{key}", depth + 1)
-            out[key] = child
-            size += _string_bytes(key, where) + child_size + 1
-        return {"M": out}, size
-    if isinstance(value, list):
-        items = []
-        size = 3
-        for index, item in enumerate(value):
-            child, child_size = to_attribute_value(item, f"{where}[{index}]", depth + 1)
-            items.append(child)
-            size += child_size + 1
-        return {"L": items}, size
-    raise UnstorableValueError(f"{where}: {type(value).__name__} is not a JSON value")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise UnstorableValueError(f"{_location(where)}: {value!s} is not a valid JSON number")
+        text = _checked_number(value, where)
+        return {"N": text}, len(text) // 2 + 2
+    for base in (str, int, float, dict, list):  # a subclass (an IntEnum, ...): as its base
+        if isinstance(value, base):
+            return to_attribute_value(base(value), where, depth)  # type: ignore[arg-type]
+    raise UnstorableValueError(f"{_location(where)}: {type(value).__name__} is not a JSON value")
 
 
 def from_attribute_value(av: Mapping[str, Any]) -> Any:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from .contract import ContractSettings
@@ -85,11 +84,22 @@ def build_pipeline(
     )
 
 
-@functools.cache
+_pipeline: Pipeline | None = None
+
+
 def pipeline() -> Pipeline:
-    """The container's pipeline, built on the first invocation (tests call cache_clear)."""
-    _enable_detailed_tracing(os.environ)
-    return build_pipeline(os.environ)
+    """The container's pipeline, built on the first invocation and reused."""
+    global _pipeline  # noqa: PLW0603 - one per container, by design
+    if _pipeline is None:
+        _enable_detailed_tracing(os.environ)
+        _pipeline = build_pipeline(os.environ)
+    return _pipeline
+
+
+def use_pipeline(replacement: Pipeline | None) -> None:
+    """Inject a pipeline (tests, benchmarks); None makes the next invocation build afresh."""
+    global _pipeline  # noqa: PLW0603
+    _pipeline = replacement
 
 
 def _record_metrics(outcome: Outcome) -> None:
@@ -116,8 +126,10 @@ def _record_metrics(outcome: Outcome) -> None:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    # Correlation id = the EventBridge id (a dict lookup; no JMESPath search per event).
+    logger.set_correlation_id(event.get("id") if isinstance(event, dict) else None)
     try:
         outcome = persist_event(event, pipeline())
     except MalformedEventError as exc:
@@ -130,7 +142,12 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         logger.error("follow-up emission failed", extra={"reason": str(exc)})
         raise
     _record_metrics(outcome)
-    log = logger.warning if outcome.write is WriteOutcome.CONFLICT else logger.info
+    # A stored event is counted by metrics; its line is DEBUG so INFO logs stay cheap at volume.
+    log = {
+        WriteOutcome.PERSISTED: logger.debug,
+        WriteOutcome.DUPLICATE: logger.info,
+        WriteOutcome.CONFLICT: logger.warning,
+    }[outcome.write]
     log(
         f"event {outcome.write.value}",
         extra={

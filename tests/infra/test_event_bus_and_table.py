@@ -114,3 +114,8 @@ def test_outputs_name_what_users_need(synth, env):
         "ValidatableEventQueueUrl",
         "IndexableEventQueueUrl",
     } <= set(outputs)
+
+
+def test_stack_tags_name_project_and_environment(synth, env):
+    # Stack-level tags: CloudFormation propagates them to every taggable resource at deploy.
+    assert synth.stacks[env].tags.tag_values() == {"project": "kahula", "environment": env}

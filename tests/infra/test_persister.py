@@ -166,3 +166,13 @@ def test_persist_rule_sends_every_event_with_retries_and_a_dead_letter_queue(syn
     dlq = synth.raw[env]["Resources"][dlq_id]["Properties"]
     assert dlq["QueueName"] == f"kahula-persister-{env}-undeliverable"
     assert dlq["SqsManagedSseEnabled"] is True
+
+
+def test_logs_are_json_and_platform_lines_follow_the_environment(synth, env):
+    logging = persister_function(synth, env)["Properties"]["LoggingConfig"]
+    config = ENVIRONMENTS[env]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["SystemLogLevel"] == config.platform_log_level
+    assert logging["ApplicationLogLevel"] == {"WARNING": "WARN"}.get(
+        config.log_level, config.log_level
+    )

@@ -120,9 +120,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAws]:
             "FOLLOW_UP_SOURCE": FOLLOW_UP_SOURCE,
         }.items():
             monkeypatch.setenv(key, value)
-        handler.pipeline.cache_clear()
+        handler.use_pipeline(None)
         yield FakeAws(ddb, s3, sqs, events, conflicts_url, follow_ups_url)
-        handler.pipeline.cache_clear()
+        handler.use_pipeline(None)
 
 
 @pytest.fixture
