@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test docs snapshot synth diff deploy demo push bench cost clean
+.PHONY: help dev lint format test docs snapshot synth diff deploy demo push bench cost bench cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -49,6 +49,10 @@ snapshot: dev ## accept template changes: rewrite the infra snapshots, then revi
 synth: dev ## synthesize every environment (or ENV=name) into cdk.out/, offline
 	$(CDK) synth --quiet $(ENV_FLAG)
 
+BASE ?= origin/main
+diff: dev ## offline template diff vs a git ref: make diff BASE=main [ENV=prod] [ALLOW_REPLACEMENT=stack/id]
+	python -m scripts.template_diff --base "$(BASE)" $(if $(ENV),--env $(ENV),)
+
 deploy: dev ## deploy one environment: make deploy ENV=dev (needs AWS credentials)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|staging|prod"; exit 2; }
 	$(CDK) deploy -c env=$(ENV) --require-approval broadening
@@ -59,6 +63,13 @@ demo: dev ## run the whole pipeline locally on an embedded AWS (moto)
 push: dev ## push your own events through the local pipeline: make push EVENTS=file.jsonl
 	@test -n "$(EVENTS)" || { echo "usage: make push EVENTS=path/to/events.jsonl"; exit 2; }
 	python -m local.demo --events "$(EVENTS)"
+
+bench: dev ## benchmarks: ratios measured in one run (handler CPU, cold start, synth, e2e)
+	python -m bench.run
+
+cost: dev ## cost per million events for each environment's synthesized configuration
+	python -m bench.cost
+	python -m bench.cost --follow-up-share 0.5
 
 clean: ## remove build output (keeps .venv/ and node_modules/)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo

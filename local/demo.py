@@ -148,10 +148,13 @@ def run(events: Path, *, progress: bool | None, console: Console) -> int:
             disable=not show_progress,
         ) as bar:
             task = bar.add_task("publishing", total=len(entries))
-            published = pipeline.publish(entries, lambda n: bar.advance(task, n))
             # Every event goes to two rules (persister, archive); follow-ups add more.
             routing = bar.add_task("routing", total=None)
-            pipeline.run(lambda n: bar.advance(routing, n))
+            published = pipeline.process(
+                entries,
+                on_published=lambda n: bar.advance(task, n),
+                on_delivered=lambda n: bar.advance(routing, n),
+            )
         ledger = pipeline.account(published)
     render(ledger, bad, time.monotonic() - started, console)
     console.print(f"handler logs: {WORKDIR / 'persister.log'}")

@@ -160,6 +160,33 @@ class LocalPipeline:
         """Route until every rule's queue is empty (follow-ups are routed again)."""
         self.bridge.pump(on_delivered)
 
+    def process(
+        self,
+        entries: Iterable[dict[str, Any]],
+        *,
+        chunk: int = 100,
+        on_published: Callable[[int], None] | None = None,
+        on_delivered: Callable[[int], None] | None = None,
+    ) -> Published:
+        """Publish and route in chunks, so queues stay short (moto scans them per receive)."""
+        published = Published()
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            part = self.publish(pending, on_published)
+            published.accepted.update(part.accepted)
+            published.rejected += part.rejected
+            self.run(on_delivered)
+            pending.clear()
+
+        for entry in entries:
+            pending.append(entry)
+            if len(pending) == chunk:
+                flush()
+        if pending:
+            flush()
+        return published
+
     # ------------------------------------------------------------------ accounting
 
     def queue_name(self, what: str) -> str:

@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
@@ -83,12 +84,23 @@ class LocalLambda:
         self.invocations: list[Invocation] = []
 
     def _load(self) -> Callable[[Any, Any], Any]:
+        """Import the handler from the function's own code asset, in its environment.
+
+        Any copy of the package already imported in this process (a test's, a benchmark's)
+        is set aside first: the function runs the synthesized asset, as Lambda would.
+        """
         if self._handler is None:
             os.environ.update(self.environment)
-            sys.path.insert(0, str(self.code_dir))
             module_name, _, attribute = self.handler_path.rpartition(".")
+            package = module_name.split(".")[0]
+            for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+                del sys.modules[name]
+            sys.path.insert(0, str(self.code_dir))
             with contextlib.redirect_stdout(self._log):
                 module = importlib.import_module(module_name)
+            origin = Path(module.__file__ or "").resolve()
+            if self.code_dir.resolve() not in origin.parents:
+                raise UnsupportedTemplate(f"{module_name} loaded from {origin}, not the asset")
             self._handler = getattr(module, attribute)
         return self._handler
 

@@ -1,0 +1,242 @@
+"""`make cost`: what a million events cost, per environment, from its synthesized template.
+
+Inputs: each environment's template (Lambda memory, architecture, tracing, log levels, GSIs),
+a fresh measurement of the handler's CPU time and log bytes per event (bench/run.py), and the
+prices below. The floor beside each total is EventBridge ingest + one DynamoDB write unit + one
+Firehose record: what any design that persists and archives each event pays.
+
+    python -m bench.cost [--event-bytes 1024] [--follow-up-share 0.0] [--saga-share 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdk_app.config import select_environments
+from local.synth import synthesize
+
+# ----------------------------------------------------------------------------- prices
+# us-east-1, as of 2026-11 (../shared/FACTS.md gives the sources); change over time.
+EVENTBRIDGE_PER_MILLION = 1.00  # custom events, per 64 KB chunk (EventBridge pricing)
+EVENTBRIDGE_CHUNK_BYTES = 64 * 1024
+LAMBDA_REQUESTS_PER_MILLION = 0.20  # AWS whitepaper "How AWS pricing works"
+LAMBDA_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}  # Lambda pricing
+DYNAMODB_WRITE_UNITS_PER_MILLION = 0.625  # on demand, after the Nov-2024 cut
+DYNAMODB_WRITE_UNIT_BYTES = 1024
+FIREHOSE_PER_GB = 0.029  # ingest; per-GB price unconfirmed (FACTS.md)
+FIREHOSE_RECORD_ROUNDING_BYTES = 5 * 1024  # each record rounded up to 5 KB (Firehose pricing)
+S3_PUT_PER_THOUSAND = 0.005  # S3 pricing
+XRAY_TRACES_PER_MILLION = 5.00  # X-Ray pricing, after the free tier
+# Not in FACTS.md: CloudWatch Logs standard ingestion, CloudWatch pricing page (us-east-1).
+CLOUDWATCH_LOGS_PER_GB = 0.50
+
+# ----------------------------------------------------------------------------- assumptions
+# Lambda gives a function CPU in proportion to memory: 1,769 MB is one full vCPU.
+LAMBDA_FULL_VCPU_MB = 1769
+# Lambda samples traces it starts at a fixed rate: the first request each second, then 5 %.
+# Unlike API Gateway or Step Functions it does not read X-Ray sampling rules, so --xray-sampling
+# models an upstream that decides instead (a traced producer).
+LAMBDA_XRAY_SAMPLING = 0.05
+# Network time of the AWS calls, not measurable offline: DynamoDB answers in single-digit
+# milliseconds; PutEvents in tens of milliseconds. Stated, not measured.
+PUT_ITEM_MS = 6.0
+PUT_EVENTS_MS = 20.0
+# The platform's START/END/REPORT lines when the system log level lets them through.
+PLATFORM_LOG_BYTES = 360
+FOLLOW_UP_EVENT_BYTES = 600
+FOLLOW_UP_ITEM_BYTES = 800
+GZIP_RATIO = 0.2  # NDJSON of events compresses about 5:1
+FIREHOSE_BUFFER_BYTES = 128 * 1024 * 1024
+GIB = 1024**3
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True)
+class Function:
+    memory_mb: int
+    architecture: str
+    tracing: bool
+    platform_logs: bool
+    saga_index: bool
+    event_name_index: bool
+
+
+def read_template(template: dict[str, Any]) -> Function:
+    (fn,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler", "").startswith("persister.")
+    ]
+    (table,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    ]
+    indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+    return Function(
+        memory_mb=int(fn["MemorySize"]),
+        architecture=fn.get("Architectures", ["x86_64"])[0],
+        tracing=fn.get("TracingConfig", {}).get("Mode") == "Active",
+        platform_logs=fn.get("LoggingConfig", {}).get("SystemLogLevel", "INFO") != "WARN",
+        saga_index="by-saga" in indexes,
+        event_name_index="by-event-name" in indexes,
+    )
+
+
+def per_million(
+    fn: Function,
+    *,
+    event_bytes: int,
+    follow_up_share: float,
+    saga_share: float,
+    handler_cpu_ms: float,
+    log_bytes: float,
+    item_bytes: int,
+    xray_sampling: float = LAMBDA_XRAY_SAMPLING,
+) -> dict[str, float]:
+    """Dollars per million source events, line by line."""
+    events = MILLION * (1 + follow_up_share)  # follow-ups are events on the bus too
+    sizes = [(MILLION, event_bytes), (MILLION * follow_up_share, FOLLOW_UP_EVENT_BYTES)]
+
+    cpu_ms = handler_cpu_ms * max(1.0, LAMBDA_FULL_VCPU_MB / fn.memory_mb)
+    duration_ms = math.ceil(cpu_ms + PUT_ITEM_MS + follow_up_share * PUT_EVENTS_MS)
+    write_units = sum(
+        n * math.ceil(size / DYNAMODB_WRITE_UNIT_BYTES)
+        for n, size in [(MILLION, item_bytes), (MILLION * follow_up_share, FOLLOW_UP_ITEM_BYTES)]
+    )
+    if fn.saga_index:
+        write_units += MILLION * saga_share  # keys-only: one unit per indexed item
+    if fn.event_name_index:
+        write_units += events
+    firehose_bytes = sum(
+        n * math.ceil(size / FIREHOSE_RECORD_ROUNDING_BYTES) * FIREHOSE_RECORD_ROUNDING_BYTES
+        for n, size in sizes
+    )
+    raw_bytes = sum(n * size for n, size in sizes)
+    logs = events * (log_bytes + (PLATFORM_LOG_BYTES if fn.platform_logs else 0))
+    return {
+        "EventBridge ingest": sum(
+            n * math.ceil(size / EVENTBRIDGE_CHUNK_BYTES) for n, size in sizes
+        )
+        / MILLION
+        * EVENTBRIDGE_PER_MILLION,
+        "Lambda requests": events / MILLION * LAMBDA_REQUESTS_PER_MILLION,
+        "Lambda duration": events
+        * duration_ms
+        / 1000
+        * fn.memory_mb
+        / 1024
+        * LAMBDA_GB_SECOND[fn.architecture],
+        "DynamoDB writes": write_units / MILLION * DYNAMODB_WRITE_UNITS_PER_MILLION,
+        "Firehose ingest": firehose_bytes / GIB * FIREHOSE_PER_GB,
+        "S3 PUTs": math.ceil(raw_bytes / FIREHOSE_BUFFER_BYTES) / 1000 * S3_PUT_PER_THOUSAND,
+        "X-Ray traces": (events * xray_sampling / MILLION * XRAY_TRACES_PER_MILLION)
+        if fn.tracing
+        else 0.0,
+        "CloudWatch Logs": logs / GIB * CLOUDWATCH_LOGS_PER_GB,
+        "_duration_ms": duration_ms,
+        "_archive_gb_month": raw_bytes * GZIP_RATIO / GIB,
+    }
+
+
+def floor(event_bytes: int) -> float:
+    """EventBridge ingest + one write unit + one Firehose record, per million events."""
+    return (
+        math.ceil(event_bytes / EVENTBRIDGE_CHUNK_BYTES) * EVENTBRIDGE_PER_MILLION
+        + DYNAMODB_WRITE_UNITS_PER_MILLION
+        + math.ceil(event_bytes / FIREHOSE_RECORD_ROUNDING_BYTES)
+        * FIREHOSE_RECORD_ROUNDING_BYTES
+        * MILLION
+        / GIB
+        * FIREHOSE_PER_GB
+    )
+
+
+def measure_handler(event_bytes: int) -> tuple[float, float, int]:
+    """(handler CPU ms, log bytes, stored item bytes) per event, measured now."""
+    from persister.contract import ContractSettings, build_record, parse_envelope  # noqa: PLC0415
+
+    from bench.run import bench_handler, sample_event  # noqa: PLC0415
+
+    figures = bench_handler(quick=True)
+    key = "handler_1kb" if event_bytes <= 10 * 1024 else "handler_100kb"
+    envelope = parse_envelope(json.loads(sample_event(event_bytes)))
+    item = build_record(envelope, ContractSettings(), "2026-11-21T00:00:00.000001Z")
+    return (
+        figures[key]["handler_us"] / 1000,
+        figures[key]["log_bytes_per_event"],
+        item.size_bytes,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cost")
+    parser.add_argument("--event-bytes", type=int, default=1024)
+    parser.add_argument("--follow-up-share", type=float, default=0.0)
+    parser.add_argument("--saga-share", type=float, default=1.0)
+    parser.add_argument("--xray-sampling", type=float, default=LAMBDA_XRAY_SAMPLING)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    cpu_ms, log_bytes, item_bytes = measure_handler(args.event_bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        assembly, stacks = synthesize(Path(tmp), select_environments(None))
+        functions = {
+            s.stack_name.rsplit("-", 1)[1]: read_template(
+                assembly.get_stack_by_name(s.stack_name).template
+            )
+            for s in stacks
+        }
+    base = floor(args.event_bytes)
+    print(
+        f"Per million {args.event_bytes}-byte events, follow-up share {args.follow_up_share:.0%}"
+        f" (measured: handler CPU {cpu_ms:.3f} ms, {log_bytes:.0f} log bytes and a "
+        f"{item_bytes}-byte item per event):\n"
+    )
+    results: dict[str, Any] = {}
+    lines: dict[str, dict[str, float]] = {}
+    for env, fn in functions.items():
+        lines[env] = per_million(
+            fn,
+            event_bytes=args.event_bytes,
+            follow_up_share=args.follow_up_share,
+            saga_share=args.saga_share,
+            handler_cpu_ms=cpu_ms,
+            log_bytes=log_bytes,
+            item_bytes=item_bytes,
+            xray_sampling=args.xray_sampling,
+        )
+    envs = list(lines)
+    print("| line | " + " | ".join(envs) + " |")
+    print("|---" * (len(envs) + 1) + "|")
+    for line in [k for k in lines[envs[0]] if not k.startswith("_")]:
+        print(f"| {line} | " + " | ".join(f"${lines[e][line]:.3f}" for e in envs) + " |")
+    totals = {e: sum(v for k, v in lines[e].items() if not k.startswith("_")) for e in envs}
+    print("| **total** | " + " | ".join(f"**${totals[e]:.2f}**" for e in envs) + " |")
+    print("| floor | " + " | ".join(f"${base:.2f}" for _ in envs) + " |")
+    print("| total / floor | " + " | ".join(f"{totals[e] / base:.2f}x" for e in envs) + " |")
+    print(
+        "| billed duration | "
+        + " | ".join(f"{lines[e]['_duration_ms']:.0f} ms" for e in envs)
+        + " |"
+    )
+    print(
+        "\nS3 storage, not per event: about "
+        f"{lines[envs[0]]['_archive_gb_month']:.2f} GB-month of gzipped archive per million."
+    )
+    for e in envs:
+        results[e] = {"lines": lines[e], "total": totals[e], "floor": base}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

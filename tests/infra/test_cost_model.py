@@ -1,0 +1,89 @@
+"""The cost model reads each environment's template and prices it line by line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench.cost import (
+    DYNAMODB_WRITE_UNITS_PER_MILLION,
+    EVENTBRIDGE_PER_MILLION,
+    LAMBDA_REQUESTS_PER_MILLION,
+    floor,
+    per_million,
+    read_template,
+)
+
+INPUTS = {"handler_cpu_ms": 0.25, "log_bytes": 300, "item_bytes": 900}
+
+
+def lines(fn, **changes):
+    args = {"event_bytes": 1024, "follow_up_share": 0.0, "saga_share": 1.0, **INPUTS, **changes}
+    return per_million(fn, **args)
+
+
+def total(result):
+    return sum(v for k, v in result.items() if not k.startswith("_"))
+
+
+def test_reads_memory_architecture_tracing_logs_and_indexes_from_the_template(synth):
+    dev, prod = read_template(synth.raw["dev"]), read_template(synth.raw["prod"])
+    assert (prod.memory_mb, prod.architecture, prod.tracing) == (256, "arm64", True)
+    assert (dev.platform_logs, prod.platform_logs) == (True, False)
+    assert (dev.saga_index, prod.saga_index) == (False, True)
+
+
+def test_floor_is_eventbridge_one_write_unit_and_one_firehose_record():
+    # 1 KB: one 64 KB chunk, one write unit, one 5 KB Firehose record (~$0.138)
+    assert floor(1024) == pytest.approx(
+        EVENTBRIDGE_PER_MILLION + DYNAMODB_WRITE_UNITS_PER_MILLION + 0.138, abs=0.001
+    )
+    # 65 KB: two EventBridge chunks, and 15 KB of Firehose rounding
+    assert floor(65 * 1024) > floor(1024) + EVENTBRIDGE_PER_MILLION
+
+
+def test_every_event_pays_a_lambda_request(synth):
+    fn = read_template(synth.raw["staging"])
+    assert lines(fn)["Lambda requests"] == pytest.approx(LAMBDA_REQUESTS_PER_MILLION)
+
+
+def test_items_over_one_kilobyte_pay_two_write_units(synth):
+    fn = read_template(synth.raw["staging"])
+    assert lines(fn, item_bytes=1025)["DynamoDB writes"] == pytest.approx(
+        2 * DYNAMODB_WRITE_UNITS_PER_MILLION
+    )
+
+
+def test_the_saga_index_adds_a_write_unit_per_indexed_event(synth):
+    fn = read_template(synth.raw["staging"])
+    with_index = dataclasses.replace(fn, saga_index=True)
+    assert lines(with_index)["DynamoDB writes"] - lines(fn)["DynamoDB writes"] == pytest.approx(
+        DYNAMODB_WRITE_UNITS_PER_MILLION
+    )
+
+
+def test_follow_ups_are_events_that_are_persisted_and_archived_too(synth):
+    fn = read_template(synth.raw["staging"])
+    none, half = lines(fn), lines(fn, follow_up_share=0.5)
+    assert half["EventBridge ingest"] == pytest.approx(1.5 * none["EventBridge ingest"])
+    assert half["Lambda requests"] == pytest.approx(1.5 * none["Lambda requests"])
+    assert half["_duration_ms"] > none["_duration_ms"]  # PutEvents on the way
+
+
+def test_platform_log_lines_and_tracing_cost_money(synth):
+    fn = read_template(synth.raw["staging"])
+    chatty = dataclasses.replace(fn, platform_logs=True)
+    untraced = dataclasses.replace(fn, tracing=False)
+    assert lines(chatty)["CloudWatch Logs"] > lines(fn)["CloudWatch Logs"]
+    assert lines(untraced)["X-Ray traces"] == 0
+    assert total(lines(untraced)) < total(lines(fn))
+
+
+def test_less_memory_means_longer_cpu_time(synth):
+    fn = read_template(synth.raw["staging"])
+    small = dataclasses.replace(fn, memory_mb=128)
+    assert (
+        lines(small, handler_cpu_ms=2.0)["_duration_ms"]
+        > lines(fn, handler_cpu_ms=2.0)["_duration_ms"]
+    )
