@@ -28,10 +28,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-lint: dev ## ruff, format check, mypy
+lint: dev ## ruff, format check, mypy, actionlint (workflows)
 	ruff check .
 	ruff format --check .
 	mypy
+	actionlint
 
 format: dev ## apply ruff fixes and formatting
 	ruff check --fix .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,8 +27,21 @@ from .nag import acknowledge, logical_id
 from .secure_queue import SecureQueue
 from .targets import SendOnlyQueueDestination
 
+
+def _lambdas_dir() -> Path:
+    """The folder holding the ``persister`` package: lambdas/ in a checkout, or the installed
+    ``kahula_lambdas`` folder when the library was pip-installed."""
+    checkout = Path(__file__).resolve().parents[2] / "lambdas"
+    if (checkout / "persister" / "handler.py").is_file():
+        return checkout
+    spec = importlib.util.find_spec("kahula_lambdas")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the persister's code (kahula_lambdas) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 # Runtime code lives in lambdas/ (package ``persister``); it imports nothing from aws_cdk.
-LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+LAMBDAS_DIR = _lambdas_dir()
 HANDLER = "persister.handler.lambda_handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ASSET_EXCLUDES = [
