@@ -97,6 +97,11 @@ class EnvironmentConfig:
     rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
     rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
 
+    # Operations
+    alarm_email: str | None = knob(None, "email subscribed to the alarm topic")
+    archive_freshness_alarm_seconds: int = knob(1800, "archive record age that alarms")
+    write_latency_alarm_ms: int = knob(50, "PutItem p99 latency that alarms (15 min)")
+
     # Queues (dead-letter, conflicts, follow-ups)
     queue_retention_days: int = knob(14, "retention of every queue")
     follow_up_max_receive_count: int = knob(5, "consumer receives before a follow-up's DLQ")

@@ -14,6 +14,8 @@ from typing import Any
 from .topology import Resource, Topology, UnsupportedTemplate
 
 ROUTE_QUEUE_PREFIX = "local-route-"
+# Types the local pipeline creates or simulates, plus those it has no use for locally
+# (IAM, logs, alarms, the alarm topic and its key): anything else fails loudly.
 SUPPORTED = {
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
@@ -37,6 +39,7 @@ SUPPORTED = {
     "AWS::SNS::Topic",
     "AWS::SNS::TopicPolicy",
     "AWS::SNS::Subscription",
+    "AWS::KMS::Key",
 }
 
 

@@ -23,6 +23,7 @@ from cdk_app.constructs import (
     EventBus,
     EventTable,
     FollowUpRouting,
+    Monitoring,
     Persister,
 )
 from cdk_app.constructs.event_archive import PAYLOADS_PREFIX
@@ -57,6 +58,9 @@ _RETENTION_NAMES = {
 
 def _retention(days: int) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, _RETENTION_NAMES[days])  # type: ignore[no-any-return]
+
+
+SERVICE_NAME = "event-persister"
 
 
 class EventPersistenceStack(Stack):
@@ -131,7 +135,7 @@ class EventPersistenceStack(Stack):
             queue_name_prefix=names.of("persister"),
             follow_up_source=names.follow_up_source,
             contract=config.contract,
-            service_name="event-persister",
+            service_name=SERVICE_NAME,
             metrics_namespace=names.metrics_namespace,
             memory_mb=config.persister_memory_mb,
             timeout=Duration.seconds(config.persister_timeout_seconds),
@@ -160,11 +164,44 @@ class EventPersistenceStack(Stack):
             max_event_age=rule_max_age,
         )
 
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            name_prefix=f"{prefix}-{config.name}",
+            function=persister.function,
+            table=table.table,
+            delivery_stream=archive.delivery_stream,
+            rules={
+                "persist": persister.rule,
+                "archive": archive.rule,
+                **{t.removesuffix("Event").lower(): r for t, r in routing.rules.items()},
+            },
+            event_bus_name=names.event_bus,
+            dead_letter_queues={
+                "persister-failed": persister.failure_queue,
+                "persister-undeliverable": persister.undeliverable_queue,
+                "persister-conflicts": persister.conflicts_queue,
+                "archive-undeliverable": archive.dead_letter_queue,
+                "follow-ups-undeliverable": routing.dead_letter_queue,
+                **{
+                    f"{t.removesuffix('Event').lower()}-consumer-dlq": q
+                    for t, q in routing.consumer_dead_letter_queues.items()
+                },
+            },
+            metrics_namespace=names.metrics_namespace,
+            service_name=SERVICE_NAME,
+            freshness_threshold=Duration.seconds(config.archive_freshness_alarm_seconds),
+            write_latency_threshold_ms=config.write_latency_alarm_ms,
+            alarm_email=config.alarm_email,
+            retain=config.retain_data,
+        )
+
         self.event_bus = bus
         self.table = table
         self.archive = archive
         self.persister = persister
         self.follow_ups = routing
+        self.monitoring = monitoring
 
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)

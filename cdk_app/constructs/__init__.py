@@ -4,6 +4,7 @@ from .event_archive import EventArchive
 from .event_bus import EVERY_EVENT, EventBus
 from .event_table import EventTable
 from .follow_up_routing import FollowUpRouting
+from .monitoring import Monitoring
 from .persister import Persister
 from .secure_queue import SecureQueue
 
@@ -13,6 +14,7 @@ __all__ = [
     "EventBus",
     "EventTable",
     "FollowUpRouting",
+    "Monitoring",
     "Persister",
     "SecureQueue",
 ]
