@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test docs snapshot synth diff deploy demo push bench cost bench cost clean
+.PHONY: help dev lint format test docs snapshot scan synth diff deploy demo push bench cost bench cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -46,6 +46,17 @@ docs: dev ## regenerate the README's configuration reference from cdk_app/config
 
 snapshot: dev ## accept template changes: rewrite the infra snapshots, then review the diff
 	pytest tests/infra/test_snapshots.py --snapshot-update
+
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-scan.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
+	@touch $@
+
+scan: synth $(CHECKOV_VENV)/.installed ## cfn-lint and checkov over every synthesized template
+	cfn-lint cdk.out/*.template.json
+	$(CHECKOV_VENV)/bin/checkov -d cdk.out --framework cloudformation --compact --quiet --skip-download
 
 synth: dev ## synthesize every environment (or ENV=name) into cdk.out/, offline
 	$(CDK) synth --quiet $(ENV_FLAG)

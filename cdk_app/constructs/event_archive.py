@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from .event_bus import EVERY_EVENT
-from .nag import acknowledge, logical_id
+from .nag import acknowledge, logical_id, skip_scan
 from .secure_queue import SecureQueue
 from .targets import FirehoseTarget
 
@@ -27,6 +27,10 @@ ERROR_OUTPUT_PREFIX = ERRORS_PREFIX + "!{firehose:error-output-type}/" + HOUR_PA
 # Oversize event details (the persister's claim checks) live beside the archive but outside
 # its lifecycle rules: they must stay readable for as long as the table item points at them.
 PAYLOADS_PREFIX = "oversize-payloads/"
+LOGS_WITHOUT_PAYLOADS = (
+    "CloudWatch Logs encrypts at rest by default; these logs hold ids, hashes and errors, "
+    "never event payloads, so a customer managed key would add cost and no protection."
+)
 
 
 class EventArchive(Construct):
@@ -81,6 +85,12 @@ class EventArchive(Construct):
             ],
             removal_policy=removal,
         )
+        skip_scan(
+            self.access_log_bucket,
+            "checkov",
+            "CKV_AWS_18",
+            "This is the server access log bucket; logging it to itself would loop.",
+        )
         acknowledge(
             self.access_log_bucket,
             "AwsSolutions-S1",
@@ -129,6 +139,7 @@ class EventArchive(Construct):
             retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        skip_scan(self.delivery_log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
         # Exactly what Firehose needs to deliver to S3 and log delivery errors. The L2 default
         # would grant read/write on the whole bucket (DeleteObject* included), so the stream
         # gets this role as immutable and the L2's own grants become no-ops.
@@ -193,8 +204,11 @@ class EventArchive(Construct):
             ),
         )
 
-        # The role is immutable to the L2, so it no longer adds this ordering itself.
-        self.delivery_stream.node.add_dependency(self.delivery_role)
+        # The role is immutable to the L2, so it no longer orders the stream after the role's
+        # policy; the role itself is already a dependency through the stream's RoleARN.
+        policy = self.delivery_role.node.try_find_child("DefaultPolicy")
+        assert policy is not None
+        self.delivery_stream.node.add_dependency(policy)
 
         dlq = SecureQueue(
             self,

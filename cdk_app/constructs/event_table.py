@@ -6,6 +6,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from .nag import skip_scan
+
 SAGA_INDEX = "by-saga"
 EVENT_NAME_INDEX = "by-event-name"
 
@@ -42,6 +44,13 @@ class EventTable(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=retain,
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        )
+        skip_scan(
+            self.table,
+            "checkov",
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS managed key (aws/dynamodb), with no key to administer "
+            "or lose; a customer managed key is an escape hatch away when policy demands.",
         )
         timestamp = dynamodb.Attribute(name="timestamp", type=dynamodb.AttributeType.STRING)
         if saga_index:

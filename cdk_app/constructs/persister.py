@@ -23,7 +23,8 @@ from constructs import Construct
 
 from ..config import DataContract
 from .event_bus import EVERY_EVENT
-from .nag import acknowledge, logical_id
+from .event_archive import LOGS_WITHOUT_PAYLOADS
+from .nag import acknowledge, logical_id, skip_scan
 from .secure_queue import SecureQueue
 from .targets import SendOnlyQueueDestination
 
@@ -231,6 +232,25 @@ class Persister(Construct):
             f"{payload_prefix.strip('/')}/*]",
             "PutObject only, under the claim-check prefix; keys are content hashes made at "
             "run time, so they cannot be listed in the policy.",
+        )
+        skip_scan(self.log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
+        for check, reason in {
+            "CKV_AWS_116": "Async failures go to an on-failure destination (failure_queue), which "
+            "keeps the error that a DLQ would drop.",
+            "CKV_AWS_117": "The function calls only AWS APIs over TLS; a VPC would add NAT or "
+            "endpoint cost and cold-start time and protect nothing here.",
+            "CKV_AWS_115": "Reserved concurrency caps throughput and takes from the account "
+            "pool; set persister_reserved_concurrency per environment when needed.",
+            "CKV_AWS_173": "The environment holds resource names and contract paths, no "
+            "secrets; Lambda encrypts it at rest with its service key.",
+        }.items():
+            skip_scan(self.function, "checkov", check, reason)
+        skip_scan(
+            self.function,
+            "cfn-lint",
+            "W3005",
+            "CDK orders the function after its role and the role's policy; the role part is "
+            "redundant with Fn::GetAtt, the policy part is needed.",
         )
         acknowledge(
             self.function,

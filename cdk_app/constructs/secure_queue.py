@@ -6,7 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .nag import acknowledge
+from .nag import acknowledge, skip_scan
 
 
 def _acknowledge_is_dead_letter_queue(queue: sqs.Queue, what: str) -> None:
@@ -16,6 +16,17 @@ def _acknowledge_is_dead_letter_queue(queue: sqs.Queue, what: str) -> None:
     )
     acknowledge(queue, "AwsSolutions-SQS3", reason)
     acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
+
+
+SQS_MANAGED_SSE = (
+    "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled). A customer managed key would add "
+    "a KMS request per message and a key policy for every producer service (EventBridge, "
+    "Lambda); choose it by replacing this construct if policy demands."
+)
+
+
+def _skip_cmk_check(queue: sqs.Queue) -> None:
+    skip_scan(queue, "checkov", "CKV_AWS_27", SQS_MANAGED_SSE)
 
 
 class SecureQueue(Construct):
@@ -68,5 +79,8 @@ class SecureQueue(Construct):
             visibility_timeout=visibility_timeout,
             dead_letter_queue=dead_letter,
         )
+        _skip_cmk_check(self.queue)
+        if self.dead_letter_queue is not None:
+            _skip_cmk_check(self.dead_letter_queue)
         if dead_letter_of is not None:
             _acknowledge_is_dead_letter_queue(self.queue, dead_letter_of)

@@ -99,3 +99,35 @@ def test_every_acknowledgement_gives_a_reason(synth, env):
         "AwsSolutions-S1",
         "Serverless-LambdaDLQ",
     }
+
+
+def test_every_scanner_skip_in_the_templates_gives_its_reason(synth, env):
+    skipped = 0
+    for logical_id, resource in synth.raw[env]["Resources"].items():
+        metadata = resource.get("Metadata", {})
+        for skip in metadata.get("checkov", {}).get("skip", []):
+            assert len(skip["comment"]) >= 40, (logical_id, skip)
+            skipped += 1
+        lint = metadata.get("cfn-lint", {})
+        for check in lint.get("config", {}).get("ignore_checks", []):
+            assert len(lint["reasons"][check]) >= 40, (logical_id, check)
+            skipped += 1
+    assert skipped > 0
+
+
+def test_checkov_skips_are_only_the_reviewed_checks(synth, env):
+    checks = {
+        skip["id"]
+        for resource in synth.raw[env]["Resources"].values()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    }
+    assert checks == {
+        "CKV_AWS_27",  # SQS: SSE-SQS rather than a customer managed key
+        "CKV_AWS_119",  # DynamoDB: AWS managed key
+        "CKV_AWS_18",  # the access-log bucket is not logged to itself
+        "CKV_AWS_158",  # log groups: default encryption, no payloads in logs
+        "CKV_AWS_115",  # no reserved concurrency by default
+        "CKV_AWS_116",  # on-failure destination instead of a DLQ
+        "CKV_AWS_117",  # no VPC
+        "CKV_AWS_173",  # no secrets in the environment
+    }
