@@ -22,8 +22,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..config import DataContract
-from .event_bus import EVERY_EVENT
 from .event_archive import LOGS_WITHOUT_PAYLOADS
+from .event_bus import EVERY_EVENT
 from .nag import acknowledge, logical_id, skip_scan
 from .secure_queue import SecureQueue
 from .targets import SendOnlyQueueDestination
