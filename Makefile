@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test docs snapshot scan synth diff deploy demo push bench cost bench cost clean
+.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost bench cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -43,6 +43,12 @@ test: dev ## the test suite (unit, infra, integration)
 
 docs: dev ## regenerate the README's configuration reference from cdk_app/config.py
 	python -m scripts.config_reference --write
+
+test-load: dev ## 10,000 events through the local pipeline (minutes; not in make test)
+	pytest -m load -s
+
+reliability: dev ## fault injection through the local pipeline, with its figures
+	python -m local.faults --events 1000
 
 snapshot: dev ## accept template changes: rewrite the infra snapshots, then review the diff
 	pytest tests/infra/test_snapshots.py --snapshot-update

@@ -54,13 +54,15 @@ class Ledger:
     follow_ups: dict[str, int] = field(default_factory=dict)  # detail type -> emitted
     follow_ups_routed: dict[str, int] = field(default_factory=dict)  # queue -> received
     missing_follow_ups: list[str] = field(default_factory=list)
+    follow_up_messages: list[dict[str, Any]] = field(default_factory=list)  # as received
     archive_objects: list[tuple[str, int]] = field(default_factory=list)  # key, lines
     items_in_table: int = 0
     lost: list[tuple[str, str]] = field(default_factory=list)  # event id, what is missing
 
 
 def _client(service: str, endpoint: str) -> Any:
-    return boto3.client(
+    # A private session: hooks on boto3's default session (the handler's) never touch these.
+    return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint,
         region_name=REGION,
@@ -305,6 +307,7 @@ class LocalPipeline:
             what = "follow-ups/" + detail_type.removesuffix("Event").lower()
             received = self._queue(what)
             ledger.follow_ups_routed[self.queue_name(what)] = len(received)
+            ledger.follow_up_messages += received
             for message in received:
                 ledger.follow_ups[detail_type] = ledger.follow_ups.get(detail_type, 0) + 1
                 due_follow_ups.pop(message["detail"]["follow_up_id"], None)
