@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,9 @@ class LocalPipeline:
         _, (stack,) = synthesize(assembly_dir, [config])
         topology = Topology.from_assembly(assembly_dir, stack.stack_name, REGION)
         log = handler_log or (workdir / "persister.log").open("w")
+        # The local function runs in this process with its template environment (endpoint,
+        # table name, ...): put the caller's environment back afterwards.
+        saved_environment = dict(os.environ)
         try:
             with moto_server() as endpoint:
                 clients = Clients(
@@ -125,6 +129,8 @@ class LocalPipeline:
                 )
                 yield cls(topology, clients, routes, bridge, Names(DEFAULT_PREFIX, env))
         finally:
+            os.environ.clear()
+            os.environ.update(saved_environment)
             if handler_log is None:
                 log.close()
 

@@ -71,3 +71,13 @@ def test_make_demo_runs_the_shipped_samples_and_loses_nothing():
     assert "nothing lost" in result.stdout
     assert "conflicts queue" in result.stdout
     assert "failure queue" in result.stdout
+
+
+def test_the_callers_environment_is_restored(tmp_path):
+    # GIVEN the caller's environment WHEN a local pipeline runs and stops
+    before = dict(os.environ)
+    with LocalPipeline.start(tmp_path, handler_log=io.StringIO()) as pipeline:
+        pipeline.process([{"Source": "a.b", "DetailType": "X", "Detail": "{}"}])
+        assert "AWS_ENDPOINT_URL" in os.environ  # the function's environment while it runs
+    # THEN nothing of the function's environment is left behind
+    assert dict(os.environ) == before
