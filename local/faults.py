@@ -237,19 +237,23 @@ def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
     )
 
 
+# The scenario: 20 % DynamoDB throttling and 5xx, 20 % PutEvents failures, crashes
+# between write and follow-up, failed Firehose puts.
+STANDARD: dict[str, Any] = {
+    "throttle": 0.1,
+    "server_error": 0.1,
+    "put_events_failure": 0.2,
+    "crash_after_write": 0.2,
+    "firehose_failure": 0.2,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.faults")
     parser.add_argument("--events", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    plan = FaultPlan(
-        throttle=0.1,
-        server_error=0.1,
-        put_events_failure=0.2,
-        crash_after_write=0.2,
-        firehose_failure=0.2,
-        seed=args.seed,
-    )
+    plan = FaultPlan(**STANDARD, seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         report = run(args.events, plan, Path(tmp))
     warnings.filterwarnings("ignore", message="No application metrics")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_events as events
@@ -27,6 +27,14 @@ ERROR_OUTPUT_PREFIX = ERRORS_PREFIX + "!{firehose:error-output-type}/" + HOUR_PA
 # Oversize event details (the persister's claim checks) live beside the archive but outside
 # its lifecycle rules: they must stay readable for as long as the table item points at them.
 PAYLOADS_PREFIX = "oversize-payloads/"
+# Every bucket here: encrypted, private, TLS-only, versioned, no ACLs.
+SECURE_BUCKET: dict[str, Any] = {
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "enforce_ssl": True,
+    "versioned": True,
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+}
 LOGS_WITHOUT_PAYLOADS = (
     "CloudWatch Logs encrypts at rest by default; these logs hold ids, hashes and errors, "
     "never event payloads, so a customer managed key would add cost and no protection."
@@ -71,11 +79,7 @@ class EventArchive(Construct):
         self.access_log_bucket = s3.Bucket(
             self,
             "AccessLogBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **SECURE_BUCKET,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -107,11 +111,7 @@ class EventArchive(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **SECURE_BUCKET,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="archive-bucket/",
             lifecycle_rules=[

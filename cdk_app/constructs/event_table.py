@@ -53,21 +53,14 @@ class EventTable(Construct):
             "or lose; a customer managed key is an escape hatch away when policy demands.",
         )
         timestamp = dynamodb.Attribute(name="timestamp", type=dynamodb.AttributeType.STRING)
-        if saga_index:
-            self.table.add_global_secondary_index(
-                index_name=SAGA_INDEX,
-                partition_key=dynamodb.Attribute(
-                    name="saga_id", type=dynamodb.AttributeType.STRING
-                ),
-                sort_key=timestamp,
-                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
-            )
-        if event_name_index:
-            self.table.add_global_secondary_index(
-                index_name=EVENT_NAME_INDEX,
-                partition_key=dynamodb.Attribute(
-                    name="event_name", type=dynamodb.AttributeType.STRING
-                ),
-                sort_key=timestamp,
-                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
-            )
+        for wanted, index_name, key in (
+            (saga_index, SAGA_INDEX, "saga_id"),
+            (event_name_index, EVENT_NAME_INDEX, "event_name"),
+        ):
+            if wanted:
+                self.table.add_global_secondary_index(
+                    index_name=index_name,
+                    partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
+                    sort_key=timestamp,
+                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+                )

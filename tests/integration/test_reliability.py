@@ -12,7 +12,7 @@ from persister.follow_ups import FollowUpEmitter
 from persister.persist import Pipeline, persist_event
 from persister.store import ConflictQueue, EventStore, PayloadStore, WriteOutcome
 
-from local.faults import FaultPlan, run
+from local.faults import STANDARD, FaultPlan, run
 from local.moto_server import moto_server
 
 from ..conftest import load_event
@@ -20,14 +20,7 @@ from ..conftest import load_event
 
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory):
-    plan = FaultPlan(
-        throttle=0.1,
-        server_error=0.1,
-        put_events_failure=0.2,
-        crash_after_write=0.2,
-        firehose_failure=0.2,
-        seed=3,
-    )
+    plan = FaultPlan(**STANDARD, seed=3)
     return run(150, plan, tmp_path_factory.mktemp("faults"))
 
 
