@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.events.is_file():
         parser.error(f"no such file: {args.events}")
     console = Console()
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the moto server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         return run(args.events, progress=args.progress, console=console)
     except KeyboardInterrupt:

@@ -10,6 +10,8 @@ one object: the local stream does not buffer for 128 MiB / 900 s.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gzip
 import os
 import signal
@@ -22,6 +24,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Java DateTimeFormatter patterns Firehose uses in !{timestamp:...}, as strftime.
 _TIMESTAMP_PATTERNS = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
@@ -83,6 +87,14 @@ def _patch_firehose() -> None:
     FirehoseBackend.put_s3_records = put_s3_records  # type: ignore[method-assign]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the parent dies, whatever
+    killed the parent (even SIGKILL, which skips every cleanup)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -102,6 +114,7 @@ def moto_server(timeout_seconds: float = 30.0) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single libc call, no locks taken
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -81,3 +82,31 @@ def test_the_callers_environment_is_restored(tmp_path):
         assert "AWS_ENDPOINT_URL" in os.environ  # the function's environment while it runs
     # THEN nothing of the function's environment is left behind
     assert dict(os.environ) == before
+
+
+def test_moto_server_dies_with_a_parent_killed_outright(tmp_path):
+    # GIVEN a process running a moto server WHEN it is SIGKILLed (no cleanup can run)
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from local.moto_server import moto_server\n"
+        "with moto_server() as endpoint:\n"
+        "    print(endpoint, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    endpoint = parent.stdout.readline().strip()
+    port = endpoint.rsplit(":", 1)[1]
+    found = subprocess.run(
+        ["pgrep", "-f", f"local.moto_server {port}"], capture_output=True, text=True, check=True
+    )
+    child = int(found.stdout.split()[0])
+    parent.kill()
+    parent.wait()
+    # THEN the server goes too
+    for _ in range(50):
+        if not _alive(child):
+            break
+        time.sleep(0.1)
+    assert not _alive(child)
