@@ -121,3 +121,9 @@ def test_config_objects_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         ENVIRONMENTS["prod"].retain_data = False  # type: ignore[misc]
     assert isinstance(ENVIRONMENTS["prod"], EnvironmentConfig)
+
+
+def test_the_readme_configuration_table_is_the_generated_one():
+    from scripts.config_reference import README, block, current_block
+
+    assert current_block(README.read_text()) == block(), "run `make docs`"
