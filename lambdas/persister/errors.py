@@ -7,6 +7,11 @@ The others are transient: raising them makes Lambda retry the whole (idempotent)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .follow_ups import EmitReport
+
 
 class PersisterError(Exception):
     """Base of every error the persister raises on purpose."""
@@ -40,4 +45,4 @@ class ConfigurationError(PersisterError):
 class FollowUpEmissionError(PersisterError):
     """PutEvents still reported failed entries after every retry; Lambda retries the event."""
 
-    report: object = None  # the EmitReport so far, for metrics
+    report: EmitReport | None = None  # what was emitted and retried before giving up

@@ -8,6 +8,7 @@ the X-Ray SDK is imported only when detailed tracing is switched on.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +24,13 @@ from .store import ConflictQueue, EventStore, PayloadStore, WriteOutcome
 
 logger = Logger()
 metrics = Metrics()
+
+# A stored event is counted by metrics; its line is DEBUG so INFO logs stay cheap at volume.
+_LOG_LEVEL = {
+    WriteOutcome.PERSISTED: (logging.DEBUG, "debug"),
+    WriteOutcome.DUPLICATE: (logging.INFO, "info"),
+    WriteOutcome.CONFLICT: (logging.WARNING, "warning"),
+}
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -137,29 +145,26 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         logger.error("event rejected as malformed", extra={"reason": str(exc)})
         raise
     except FollowUpEmissionError as exc:
-        failed = getattr(exc.report, "failed_entries", 0)
-        metrics.add_metric(name="FollowUpFailures", unit=MetricUnit.Count, value=failed or 1)
+        failed = exc.report.failed_entries if exc.report is not None else 1
+        metrics.add_metric(name="FollowUpFailures", unit=MetricUnit.Count, value=failed)
         logger.error("follow-up emission failed", extra={"reason": str(exc)})
         raise
     _record_metrics(outcome)
-    # A stored event is counted by metrics; its line is DEBUG so INFO logs stay cheap at volume.
-    log = {
-        WriteOutcome.PERSISTED: logger.debug,
-        WriteOutcome.DUPLICATE: logger.info,
-        WriteOutcome.CONFLICT: logger.warning,
-    }[outcome.write]
-    log(
-        f"event {outcome.write.value}",
-        extra={
-            "unique_id": outcome.unique_id,
-            "payload_hash": outcome.payload_hash,
-            "stored_payload_hash": outcome.stored_payload_hash,
-            "oversize": outcome.oversize,
-            "follow_ups": [f.follow_up_id for f in outcome.follow_ups],
-        },
-    )
+    follow_up_ids = [f.follow_up_id for f in outcome.follow_ups]
+    level, method = _LOG_LEVEL[outcome.write]
+    if level >= logger.log_level:  # the common case, a stored event at INFO, builds nothing
+        getattr(logger, method)(
+            f"event {outcome.write.value}",
+            extra={
+                "unique_id": outcome.unique_id,
+                "payload_hash": outcome.payload_hash,
+                "stored_payload_hash": outcome.stored_payload_hash,
+                "oversize": outcome.oversize,
+                "follow_ups": follow_up_ids,
+            },
+        )
     return {
         "unique_id": outcome.unique_id,
         "outcome": outcome.write.value,
-        "follow_ups": [f.follow_up_id for f in outcome.follow_ups],
+        "follow_ups": follow_up_ids,
     }

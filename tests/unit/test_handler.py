@@ -335,3 +335,20 @@ def test_unicode_deep_nesting_and_numbers_round_trip(aws, invoke, event):
     assert stored["negative"] == Decimal("-9.87654321e100")
     assert stored["mixed"] == [Decimal(1), Decimal("2.5"), "three", None, True, {"k": []}]
     assert stored["empty"] == {"s": "", "l": [], "m": {}}
+
+
+def test_at_info_a_stored_event_writes_only_its_metrics_and_a_duplicate_is_logged(
+    aws, invoke, event, capfd, caplog
+):
+    # GIVEN the default INFO level WHEN an event is stored
+    caplog.set_level("DEBUG")  # record everything the handler lets through its own level
+    invoke(event("shipment_created"))
+    stored_logs = [r.getMessage() for r in caplog.records]
+    stored_out = capfd.readouterr().out
+    caplog.clear()
+    # AND WHEN it is redelivered
+    invoke(event("shipment_created"))
+    # THEN the store wrote its EMF metrics and no log line; the duplicate is logged
+    assert '"EventsPersisted"' in stored_out
+    assert "event persisted" not in stored_logs
+    assert "event duplicate" in [r.getMessage() for r in caplog.records]
