@@ -1,0 +1,266 @@
+"""What the runtime and the infrastructure must agree on, written once.
+
+Both sides import this module: the constructs (``cdk_app``) to configure the functions they
+deploy, the functions (``lambdas/``) to read that configuration. It depends on nothing but the
+standard library: no CDK, no boto3, no I/O at import.
+
+It holds:
+  * the environment variable names a function reads, and how their values are encoded;
+  * the data contract's paths (where a field lives in an event) and their defaults;
+  * the follow-up rules (event-name suffix -> follow-up detail type) and their defaults;
+  * metric names and the default namespace;
+  * the service limits the code checks against (with their sources).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# --------------------------------------------------------------------------- limits
+# Each with its source; the README's "Limits" section lists the same.
+
+#: DynamoDB item size, attribute names included (DynamoDB service quotas).
+DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+#: DynamoDB partition key value, in bytes of UTF-8 (DynamoDB service quotas).
+DYNAMODB_MAX_PARTITION_KEY_BYTES = 2048
+#: DynamoDB sort key value, in bytes of UTF-8 (DynamoDB service quotas).
+DYNAMODB_MAX_SORT_KEY_BYTES = 1024
+#: DynamoDB nesting depth of maps and lists (DynamoDB service quotas).
+DYNAMODB_MAX_NESTING_DEPTH = 32
+#: DynamoDB number precision and magnitude (DynamoDB data types).
+DYNAMODB_MAX_NUMBER_DIGITS = 38
+DYNAMODB_MAX_NUMBER_EXPONENT = 125
+DYNAMODB_MIN_NUMBER_EXPONENT = -130
+#: Items per TransactWriteItems call (DynamoDB service quotas).
+DYNAMODB_MAX_TRANSACT_ITEMS = 100
+#: Entries per PutEvents call (EventBridge API reference).
+EVENTBRIDGE_MAX_ENTRIES_PER_PUT = 10
+#: EventBridge event size since 2026-01-29 (AWS Compute Blog, "payloads up to 1 MB").
+EVENTBRIDGE_MAX_EVENT_BYTES = 1024 * 1024
+#: SQS message size (SQS quotas; raised with EventBridge's in January 2026).
+SQS_MAX_MESSAGE_BYTES = 1024 * 1024
+#: Lambda synchronous response payload (Lambda quotas).
+LAMBDA_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+
+# --------------------------------------------------------------------------- names
+
+#: The Powertools service name the persister logs and emits metrics under.
+PERSISTER_SERVICE_NAME = "event-persister"
+#: Key prefix, in the payload bucket, of claim-checked (oversize) details.
+PAYLOADS_PREFIX = "oversize-payloads"
+
+
+def follow_up_source(prefix: str) -> str:
+    """The ``source`` of every follow-up the platform emits; no producer may use it."""
+    return f"{prefix}.event-persister"
+
+
+def metrics_namespace(prefix: str) -> str:
+    """The CloudWatch namespace of the platform's own metrics."""
+    return f"{prefix.capitalize()}/EventPersistence"
+
+
+class Metric:
+    """Names of the metrics the functions emit (EMF) and the alarms and dashboard read."""
+
+    PERSISTED = "EventsPersisted"
+    DUPLICATE = "DuplicateEvents"
+    CONFLICT = "ConflictingEvents"
+    MALFORMED = "MalformedEvents"
+    OVERSIZE = "OversizeEvents"
+    FOLLOW_UPS_EMITTED = "FollowUpsEmitted"
+    FOLLOW_UP_FAILURES = "FollowUpFailures"
+
+
+class Env:
+    """Environment variable names a function reads. The construct sets them; the code reads."""
+
+    TABLE_NAME = "TABLE_NAME"
+    EVENT_BUS_NAME = "EVENT_BUS_NAME"
+    CONFLICTS_QUEUE_URL = "CONFLICTS_QUEUE_URL"
+    PAYLOAD_BUCKET = "PAYLOAD_BUCKET"
+    PAYLOAD_PREFIX = "PAYLOAD_PREFIX"
+    FOLLOW_UP_SOURCE = "FOLLOW_UP_SOURCE"
+    FOLLOW_UP_RULES = "FOLLOW_UP_RULES"
+    EVENT_ID_PATH = "EVENT_ID_PATH"
+    DOMAIN_PATH = "DOMAIN_PATH"
+    SAGA_ID_PATH = "SAGA_ID_PATH"
+    MBOCDP_ID_PATH = "MBOCDP_ID_PATH"
+    HASH_EXCLUDED_PATHS = "HASH_EXCLUDED_PATHS"
+    MAX_INLINE_ITEM_BYTES = "MAX_INLINE_ITEM_BYTES"
+    # Keys of the table's secondary indexes, so the runtime checks them against key limits.
+    INDEXED_ATTRIBUTES = "INDEXED_ATTRIBUTES"
+    POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+    POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+    POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+    POWERTOOLS_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
+
+
+class SpecError(ValueError):
+    """A value handed between infrastructure and runtime is not in the agreed form."""
+
+
+# --------------------------------------------------------------------------- contract paths
+
+_PATH = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
+
+
+def _doc(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractPaths:
+    """Where each contract field lives in an event (dotted paths from the event root).
+
+    The construct hands these to the function as environment variables; the runtime parses
+    them back with :meth:`from_environment`. The defaults are the platform's contract.
+    """
+
+    event_id_path: str = _doc(
+        "detail.metadata.event_id", "producer event id; unique_id when present"
+    )
+    domain_path: str = _doc(
+        "detail.metadata.domain", "domain; else the first dot-segment of source"
+    )
+    saga_id_path: str = _doc("detail.metadata.saga_id", "saga id (omitted when absent)")
+    mbocdp_id_path: str = _doc("detail.metadata.mbocdp_id", "mbocdp id (omitted when absent)")
+    hash_excluded_paths: tuple[str, ...] = _doc(
+        ("detail.metadata.saga_id", "detail.metadata.timestamp", "detail.metadata.occurred_at"),
+        "detail fields left out of payload_hash",
+    )
+    max_inline_item_bytes: int = _doc(
+        350_000, "estimated item size above which the detail goes to S3 (limit: 400 KB)"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("event_id_path", "domain_path", "saga_id_path", "mbocdp_id_path"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _PATH.fullmatch(value):
+                raise SpecError(f"{name}={value!r} is not a dotted path like detail.metadata.x")
+        for path in self.hash_excluded_paths:
+            if not _PATH.fullmatch(path) or not path.startswith("detail.") or path == "detail.":
+                raise SpecError(
+                    f"hash_excluded_paths entry {path!r} must be a dotted path under 'detail.'"
+                )
+        if (
+            isinstance(self.max_inline_item_bytes, bool)
+            or not isinstance(self.max_inline_item_bytes, int)
+            or not 1_000 <= self.max_inline_item_bytes < DYNAMODB_MAX_ITEM_BYTES
+        ):
+            raise SpecError(
+                "max_inline_item_bytes must be an integer from 1000 up to DynamoDB's "
+                f"{DYNAMODB_MAX_ITEM_BYTES}-byte item limit, got {self.max_inline_item_bytes!r}"
+            )
+
+    def to_environment(self) -> dict[str, str]:
+        return {
+            Env.EVENT_ID_PATH: self.event_id_path,
+            Env.DOMAIN_PATH: self.domain_path,
+            Env.SAGA_ID_PATH: self.saga_id_path,
+            Env.MBOCDP_ID_PATH: self.mbocdp_id_path,
+            Env.HASH_EXCLUDED_PATHS: ",".join(self.hash_excluded_paths),
+            Env.MAX_INLINE_ITEM_BYTES: str(self.max_inline_item_bytes),
+        }
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> ContractPaths:
+        """Parse what :meth:`to_environment` wrote; an absent variable keeps its default."""
+        values: dict[str, object] = {}
+        for name, var in (
+            ("event_id_path", Env.EVENT_ID_PATH),
+            ("domain_path", Env.DOMAIN_PATH),
+            ("saga_id_path", Env.SAGA_ID_PATH),
+            ("mbocdp_id_path", Env.MBOCDP_ID_PATH),
+        ):
+            if var in environ:
+                values[name] = environ[var].strip()
+        if Env.HASH_EXCLUDED_PATHS in environ:
+            raw = environ[Env.HASH_EXCLUDED_PATHS]
+            values["hash_excluded_paths"] = tuple(p.strip() for p in raw.split(",") if p.strip())
+        if Env.MAX_INLINE_ITEM_BYTES in environ:
+            raw = environ[Env.MAX_INLINE_ITEM_BYTES]
+            try:
+                values["max_inline_item_bytes"] = int(raw)
+            except ValueError:
+                raise SpecError(f"{Env.MAX_INLINE_ITEM_BYTES}={raw!r} is not an integer") from None
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def contract_field_docs() -> list[tuple[str, str, object]]:
+    """(name, doc, default) of every contract path, for the generated README reference."""
+    return [(f.name, f.metadata["doc"], f.default) for f in fields(ContractPaths)]
+
+
+# --------------------------------------------------------------------------- follow-up rules
+
+_DETAIL_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}")
+
+
+@dataclass(frozen=True)
+class FollowUpRule:
+    """A stored event whose ``detail-type`` ends with ``suffix`` yields a ``detail_type``."""
+
+    suffix: str
+    detail_type: str
+
+    def __post_init__(self) -> None:
+        for name in ("suffix", "detail_type"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _DETAIL_TYPE.fullmatch(value):
+                raise SpecError(
+                    f"follow-up rule {name} {value!r} must be 1-128 letters and digits, "
+                    "starting with a letter"
+                )
+
+
+#: The platform's seed rules; configuration may replace or extend them.
+DEFAULT_FOLLOW_UP_RULES: tuple[FollowUpRule, ...] = (
+    FollowUpRule("UpdatedEvent", "ValidatableEvent"),
+    FollowUpRule("ValidatedEvent", "IndexableEvent"),
+)
+
+
+def check_follow_up_rules(rules: Sequence[FollowUpRule]) -> tuple[FollowUpRule, ...]:
+    """The rules as a tuple, after refusing sets that are ambiguous or could loop.
+
+    Refused: two rules with the same suffix; a follow-up type that another rule's suffix
+    matches (a follow-up would then yield a follow-up).
+    """
+    rules = tuple(rules)
+    suffixes = [r.suffix for r in rules]
+    duplicates = sorted({s for s in suffixes if suffixes.count(s) > 1})
+    if duplicates:
+        raise SpecError(f"follow-up rules repeat the suffix {', '.join(duplicates)}")
+    for produced in {r.detail_type for r in rules}:
+        for rule in rules:
+            if produced.endswith(rule.suffix):
+                raise SpecError(
+                    f"follow-up type {produced!r} ends with the suffix {rule.suffix!r} of "
+                    "another rule, so a follow-up would yield a follow-up"
+                )
+    return rules
+
+
+def encode_follow_up_rules(rules: Iterable[FollowUpRule]) -> str:
+    """The rules as the compact JSON the construct puts in ``FOLLOW_UP_RULES``."""
+    checked = check_follow_up_rules(list(rules))
+    return json.dumps([[r.suffix, r.detail_type] for r in checked], separators=(",", ":"))
+
+
+def decode_follow_up_rules(text: str | None) -> tuple[FollowUpRule, ...]:
+    """Parse ``FOLLOW_UP_RULES``; absent means the default rules."""
+    if text is None or not text.strip():
+        return DEFAULT_FOLLOW_UP_RULES
+    try:
+        raw = json.loads(text)
+        rules = [FollowUpRule(str(suffix), str(detail_type)) for suffix, detail_type in raw]
+    except (ValueError, TypeError) as exc:
+        raise SpecError(
+            f"{Env.FOLLOW_UP_RULES} must be a JSON list of [suffix, detail type] pairs: {exc}"
+        ) from None
+    return check_follow_up_rules(rules)
