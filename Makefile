@@ -22,6 +22,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/persister/requ
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# The checkout's runtime packages (kahula_core, persister) on the venv's path, as an
+	@# editable install would put them: app.py, local/, bench/ and scripts/ import them.
+	$(BIN)/python -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'kahula-checkout.pth').write_text('$(CURDIR)/lambdas\n')"
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

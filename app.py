@@ -31,7 +31,7 @@ def main() -> None:
             default_region=os.environ.get("CDK_DEFAULT_REGION"),
         )
         prefix = validate_prefix(app.node.try_get_context("prefix") or DEFAULT_PREFIX)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         sys.exit(f"error: {exc}")
     build_app(app, configs, prefix=prefix)
     app.synth()

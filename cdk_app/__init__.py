@@ -1,7 +1,8 @@
 """Kahula: an event-persistence construct library for AWS CDK (Python).
 
-Import the constructs from ``cdk_app.constructs`` and the typed configuration from
-``cdk_app.config``; ``stacks.EventPersistenceStack`` composes them for one environment.
+Installed as ``kahula``: the constructs in ``kahula.constructs``, the typed configuration in
+``kahula.config``, the checks in ``kahula.checks``. The runtime core the functions run (and
+that services may import, without CDK) is ``kahula_core``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -20,8 +20,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.config import Config
 
-from cdk_app.config import DEFAULT_PREFIX, FOLLOW_UP_DETAIL_TYPES, select_environments
-from cdk_app.naming import Names
+from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
 
 from .moto_server import moto_server
 from .provision import Clients, Route, provision
@@ -80,9 +79,12 @@ class LocalPipeline:
         clients: Clients,
         routes: list[Route],
         bridge: LocalEventBridge,
-        names: Names,
+        *,
+        names: Naming,
+        follow_up_detail_types: tuple[str, ...],
     ) -> None:
         self.names = names
+        self.follow_up_detail_types = follow_up_detail_types
         self.topology = topology
         self.clients = clients
         self.routes = routes
@@ -127,7 +129,16 @@ class LocalPipeline:
                 bridge = LocalEventBridge(
                     topology, clients, routes, lambdas, firehose_fault=firehose_fault
                 )
-                yield cls(topology, clients, routes, bridge, Names(DEFAULT_PREFIX, env))
+                yield cls(
+                    topology,
+                    clients,
+                    routes,
+                    bridge,
+                    names=Naming(DEFAULT_PREFIX, env),
+                    follow_up_detail_types=tuple(
+                        r.detail_type for r in config.persister.follow_up_rules
+                    ),
+                )
         finally:
             os.environ.clear()
             os.environ.update(saved_environment)
@@ -309,7 +320,7 @@ class LocalPipeline:
             if missing:
                 ledger.lost.append((event_id, ", ".join(missing)))
 
-        for detail_type in FOLLOW_UP_DETAIL_TYPES:
+        for detail_type in self.follow_up_detail_types:
             what = "follow-ups/" + detail_type.removesuffix("Event").lower()
             received = self._queue(what)
             ledger.follow_ups_routed[self.queue_name(what)] = len(received)

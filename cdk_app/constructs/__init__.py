@@ -1,20 +1,30 @@
-"""The construct library: one architectural job per construct."""
+"""The construct library: one architectural job per construct, each owning its defaults."""
 
-from .event_archive import EventArchive
-from .event_bus import EVERY_EVENT, EventBus
-from .event_table import EventTable
-from .follow_up_routing import FollowUpRouting
-from .monitoring import Monitoring
-from .persister import Persister
+from .common import LogLevel, Naming, PlatformLogLevel
+from .event_archive import EventArchive, EventArchiveProps
+from .event_bus import EVERY_EVENT, EventBus, EventBusProps
+from .event_table import EventTable, EventTableProps
+from .follow_up_routing import FollowUpRouting, FollowUpRoutingProps
+from .monitoring import Monitoring, MonitoringProps
+from .persister import Persister, PersisterProps
 from .secure_queue import SecureQueue
 
 __all__ = [
     "EVERY_EVENT",
     "EventArchive",
+    "EventArchiveProps",
     "EventBus",
+    "EventBusProps",
     "EventTable",
+    "EventTableProps",
     "FollowUpRouting",
+    "FollowUpRoutingProps",
+    "LogLevel",
     "Monitoring",
+    "MonitoringProps",
+    "Naming",
     "Persister",
+    "PersisterProps",
+    "PlatformLogLevel",
     "SecureQueue",
 ]

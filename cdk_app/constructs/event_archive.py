@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Size
@@ -12,8 +14,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from .event_bus import EVERY_EVENT
-from .nag import acknowledge, logical_id, skip_scan
+from .common import Naming, check, exclusive, in_range, knob, log_retention, pin_feature_flags
+from .event_bus import EVERY_EVENT, EventBus
+from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, nag_resource, skip_scan
+from .secure_bucket import secure_bucket
 from .secure_queue import SecureQueue
 from .targets import FirehoseTarget
 
@@ -24,21 +28,66 @@ EVENTS_PREFIX = "events/"
 ERRORS_PREFIX = "errors/"
 DATA_OUTPUT_PREFIX = EVENTS_PREFIX + HOUR_PARTITION
 ERROR_OUTPUT_PREFIX = ERRORS_PREFIX + "!{firehose:error-output-type}/" + HOUR_PARTITION
-# Oversize event details (the persister's claim checks) live beside the archive but outside
-# its lifecycle rules: they must stay readable for as long as the table item points at them.
-PAYLOADS_PREFIX = "oversize-payloads/"
-# Every bucket here: encrypted, private, TLS-only, versioned, no ACLs.
-SECURE_BUCKET: dict[str, Any] = {
-    "encryption": s3.BucketEncryption.S3_MANAGED,
-    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-    "enforce_ssl": True,
-    "versioned": True,
-    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-}
-LOGS_WITHOUT_PAYLOADS = (
-    "CloudWatch Logs encrypts at rest by default; these logs hold ids, hashes and errors, "
-    "never event payloads, so a customer managed key would add cost and no protection."
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventArchiveProps:
+    """Buffering, storage tiers and retention of the S3 archive."""
+
+    retain: bool = knob(True, "RETAIN the archive and access-log buckets on stack deletion")
+    buffer_mib: int = knob(128, "Firehose buffer size (MiB)")
+    buffer_seconds: int = knob(900, "Firehose buffer interval")
+    infrequent_access_after_days: int = knob(30, "archive to Standard-IA after")
+    glacier_after_days: int = knob(90, "archive to Glacier Flexible Retrieval after")
+    expire_after_days: int | None = knob(None, "archive expiry (None: keep)")
+    access_log_retention_days: int = knob(365, "S3 server access log retention")
+    log_retention_days: int = knob(90, "Firehose delivery-error log retention")
+    queue_retention_days: int = knob(14, "retention of the undeliverable queue")
+    rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
+    rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        in_range(problems, "buffer_mib", self.buffer_mib, low=1, high=128, why="Firehose limit")
+        in_range(
+            problems, "buffer_seconds", self.buffer_seconds, low=0, high=900, why="Firehose limit"
+        )
+        in_range(
+            problems,
+            "rule_retry_attempts",
+            self.rule_retry_attempts,
+            low=0,
+            high=185,
+            why="EventBridge",
+        )
+        in_range(
+            problems,
+            "rule_max_event_age_seconds",
+            self.rule_max_event_age_seconds,
+            low=60,
+            high=24 * 3600,
+            why="EventBridge limit",
+        )
+        in_range(
+            problems,
+            "queue_retention_days",
+            self.queue_retention_days,
+            low=1,
+            high=14,
+            why="SQS limit",
+        )
+        if not self.infrequent_access_after_days < self.glacier_after_days:
+            problems.append("archive tiers must go Infrequent Access before Glacier")
+        if self.infrequent_access_after_days < 30:
+            problems.append("infrequent_access_after_days must be at least 30 (S3 rule)")
+        expire = self.expire_after_days
+        if expire is not None and expire <= self.glacier_after_days:
+            problems.append("expire_after_days must come after the Glacier transition")
+        try:
+            log_retention(self.log_retention_days)
+        except ValueError as exc:
+            problems.append(str(exc))
+        check(problems, "EventArchiveProps")
 
 
 class EventArchive(Construct):
@@ -46,8 +95,9 @@ class EventArchive(Construct):
 
     Records are newline-delimited (Firehose's AppendDelimiterToRecord processor), gzipped, and
     partitioned Hive-style by arrival hour (UTC). The rule target retries and then dead-letters
-    to ``self.dead_letter_queue``. The bucket is encrypted, versioned, TLS-only, private, with
-    server access logs and a tiering lifecycle; ``retain`` keeps both buckets on stack deletion.
+    to ``self.dead_letter_queue``. The bucket it creates is encrypted, versioned, TLS-only,
+    private, with server access logs and a tiering lifecycle. ``existing_bucket`` XOR
+    ``bucket_props`` (keyword arguments of ``s3.Bucket`` for the one it creates).
     """
 
     def __init__(
@@ -55,88 +105,63 @@ class EventArchive(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        event_bus: events.IEventBus,
-        stream_name: str,
-        dead_letter_queue_name: str,
-        retain: bool,
-        buffer_size: Size,
-        buffer_interval: Duration,
-        infrequent_access_after: Duration,
-        glacier_after: Duration,
-        expire_after: Duration | None,
-        access_log_retention: Duration,
-        log_retention: logs.RetentionDays,
-        queue_retention: Duration,
-        retry_attempts: int,
-        max_event_age: Duration,
+        event_bus: events.IEventBus | EventBus,
+        existing_bucket: s3.IBucket | None = None,
+        bucket_props: Mapping[str, Any] | None = None,
+        naming: Naming | None = None,
+        props: EventArchiveProps | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Access logs are delivered under a bucket policy, never ACLs, whatever the host app's
-        # feature flags say (context set here applies to this construct's children only).
-        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
-        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
-
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogBucket",
-            **SECURE_BUCKET,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=access_log_retention,
-                    noncurrent_version_expiration=Duration.days(1),
-                )
-            ],
-            removal_policy=removal,
-        )
-        skip_scan(
-            self.access_log_bucket,
-            "checkov",
-            "CKV_AWS_18",
-            "This is the server access log bucket; logging it to itself would loop.",
-        )
-        acknowledge(
-            self.access_log_bucket,
-            "AwsSolutions-S1",
-            "This is the server access log bucket; logging it to itself would loop.",
-        )
-
-        archive_tiers = [
-            s3.Transition(
-                storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                transition_after=infrequent_access_after,
-            ),
-            s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=glacier_after),
-        ]
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            **SECURE_BUCKET,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="archive-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id=f"tier-{prefix.strip('/')}",
-                    prefix=prefix,
-                    transitions=archive_tiers,
-                    expiration=expire_after,
-                    noncurrent_version_expiration=Duration.days(30),
-                )
-                for prefix in (EVENTS_PREFIX, ERRORS_PREFIX)
+        pin_feature_flags(self)
+        exclusive("EventArchive", existing_bucket=existing_bucket, bucket_props=bucket_props)
+        self.props = props = props or EventArchiveProps()
+        bus = event_bus.bus if isinstance(event_bus, EventBus) else event_bus
+        self.access_log_bucket: s3.IBucket | None = None
+        if existing_bucket is not None:
+            self.bucket = existing_bucket
+        else:
+            archive_tiers = [
+                s3.Transition(
+                    storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                    transition_after=Duration.days(props.infrequent_access_after_days),
+                ),
+                s3.Transition(
+                    storage_class=s3.StorageClass.GLACIER,
+                    transition_after=Duration.days(props.glacier_after_days),
+                ),
             ]
-            + [
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            removal_policy=removal,
-        )
+            expire = props.expire_after_days
+            created = secure_bucket(
+                self,
+                "Bucket",
+                retain=props.retain,
+                access_log_prefix="archive-bucket/",
+                access_log_retention_days=props.access_log_retention_days,
+                bucket_props=bucket_props,
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        id=f"tier-{prefix.strip('/')}",
+                        prefix=prefix,
+                        transitions=archive_tiers,
+                        expiration=Duration.days(expire) if expire else None,
+                        noncurrent_version_expiration=Duration.days(30),
+                    )
+                    for prefix in (EVENTS_PREFIX, ERRORS_PREFIX)
+                ]
+                + [
+                    s3.LifecycleRule(
+                        id="abort-incomplete-uploads",
+                        abort_incomplete_multipart_upload_after=Duration.days(7),
+                    )
+                ],
+            )
+            self.bucket = created.bucket
+            self.access_log_bucket = created.access_log_bucket
 
         self.delivery_log_group = logs.LogGroup(
             self,
             "DeliveryLogs",
-            retention=log_retention,
+            retention=log_retention(props.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
         skip_scan(self.delivery_log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
@@ -177,24 +202,24 @@ class EventArchive(Construct):
                 resources=[self.delivery_log_group.log_group_arn],
             )
         )
-        bucket_id = logical_id(self.bucket)
         for prefix in (EVENTS_PREFIX, ERRORS_PREFIX):
+            objects = nag_resource(self, self.bucket.arn_for_objects(f"{prefix}*"))
             acknowledge(
                 self.delivery_role,
-                f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
+                f"AwsSolutions-IAM5[Resource::{objects}]",
                 "Firehose names objects at delivery time (hour partitions, random suffix); the "
                 "grant is scoped to its own prefix and to Get/Put/AbortMultipartUpload.",
             )
         self.delivery_stream = firehose.DeliveryStream(
             self,
             "Stream",
-            delivery_stream_name=stream_name,
+            delivery_stream_name=naming.delivery_stream if naming else None,
             encryption=firehose.StreamEncryption.aws_owned_key(),
             destination=firehose.S3Bucket(
                 self.bucket,
                 role=self.delivery_role.without_policy_updates(),
-                buffering_size=buffer_size,
-                buffering_interval=buffer_interval,
+                buffering_size=Size.mebibytes(props.buffer_mib),
+                buffering_interval=Duration.seconds(props.buffer_seconds),
                 compression=firehose.Compression.GZIP,
                 file_extension=".json.gz",
                 data_output_prefix=DATA_OUTPUT_PREFIX,
@@ -213,8 +238,8 @@ class EventArchive(Construct):
         dlq = SecureQueue(
             self,
             "DeadLetters",
-            queue_name=dead_letter_queue_name,
-            retention=queue_retention,
+            queue_name=naming.of("archive-undeliverable") if naming else None,
+            retention=Duration.days(props.queue_retention_days),
             dead_letter_of="events EventBridge could not deliver to the archive stream",
         )
         self.dead_letter_queue = dlq.queue
@@ -233,7 +258,7 @@ class EventArchive(Construct):
         self.rule = events.Rule(
             self,
             "Rule",
-            event_bus=event_bus,
+            event_bus=bus,
             description="Every event on the bus, to the S3 archive",
             event_pattern=EVERY_EVENT,
             targets=[
@@ -244,8 +269,8 @@ class EventArchive(Construct):
                         self.delivery_stream,
                         role=self.rule_role,
                         dead_letter_queue=self.dead_letter_queue,
-                        retry_attempts=retry_attempts,
-                        max_event_age=max_event_age,
+                        retry_attempts=props.rule_retry_attempts,
+                        max_event_age=Duration.seconds(props.rule_max_event_age_seconds),
                     ),
                 )
             ],

@@ -2,22 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Names, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from .common import Naming, check, exclusive, knob, overrides, pin_feature_flags
 
 # EventBridge patterns need at least one field; an empty prefix on "source" matches every event.
 EVERY_EVENT = events.EventPattern(source=events.Match.prefix(""))
 
 
+@dataclass(frozen=True, kw_only=True)
+class EventBusProps:
+    """Who may publish, and how long the bus keeps events for replay."""
+
+    archive_retention_days: int | None = knob(
+        90, "EventBridge replay archive retention (None: no archive)"
+    )
+    producer_account_ids: tuple[str, ...] = knob((), "other accounts allowed to put events")
+    producer_organization_id: str | None = knob(None, "AWS Organization allowed to put events")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for account in self.producer_account_ids:
+            if not re.fullmatch(r"\d{12}", account):
+                problems.append(f"producer account {account!r} must be 12 digits")
+        org = self.producer_organization_id
+        if org is not None and not re.fullmatch(r"o-[a-z0-9]{10,32}", org):
+            problems.append("producer_organization_id must look like o-xxxxxxxxxx")
+        days = self.archive_retention_days
+        if days is not None and not 1 <= days <= 36500:
+            problems.append("archive_retention_days must be 1-36500 or None")
+        check(problems, "EventBusProps")
+
+
 class EventBus(Construct):
-    """A custom EventBridge bus with an archive of every event, for replay.
+    """A custom EventBridge bus (or an existing one) with an archive of every event, for replay.
 
     By default only principals of the bus's own account may put events. List producer accounts,
     or an AWS Organization, to let them put events too (``events:PutEvents`` on this bus only).
+
+    Sources the platform publishes under (its follow-ups) are reserved with
+    :meth:`reserve_source`: an explicit Deny keeps every other principal, of any account, from
+    putting an event with that source, so no producer can impersonate the platform.
+
+    ``existing_bus`` XOR ``bus_props`` (keyword arguments of ``events.EventBus``). On an
+    existing bus the policy statements are added as ``AWS::Events::EventBusPolicy`` resources.
     """
 
     def __init__(
@@ -25,46 +61,129 @@ class EventBus(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        bus_name: str,
-        archive_retention: Duration,
-        producer_account_ids: Sequence[str] = (),
-        producer_organization_id: str | None = None,
+        existing_bus: events.IEventBus | None = None,
+        bus_props: Mapping[str, Any] | None = None,
+        naming: Naming | None = None,
+        props: EventBusProps | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
-        # The policy lives on the bus, so it names the bus by formatted ARN, not by reference.
-        own_arn = Stack.of(self).format_arn(
-            service="events", resource="event-bus", resource_name=bus_name
-        )
+        pin_feature_flags(self)
+        exclusive("EventBus", existing_bus=existing_bus, bus_props=bus_props)
+        self.props = props = props or EventBusProps()
+        self._cfn_bus: events.CfnEventBus | None = None
+        self._name: str | None = None
+        if existing_bus is not None:
+            self.bus = existing_bus
+        else:
+            # Always a literal name: the bus's own policy names its ARN, and a reference to a
+            # generated name would make the bus depend on itself.
+            name = naming.event_bus if naming else Names.unique_resource_name(self, max_length=64)
+            given = overrides(bus_props)
+            self._name = str(given.pop("event_bus_name", name))
+            bus = events.EventBus(self, "Bus", event_bus_name=self._name, **given)
+            cfn_bus = bus.node.default_child
+            assert isinstance(cfn_bus, events.CfnEventBus)
+            self._cfn_bus = cfn_bus
+            self.bus = bus
+        self._reserved: dict[str, list[iam.IRole]] = {}
+        self._policy_resources: list[events.CfnEventBusPolicy] = []
+        self._render_policy()
+
+        self.archive: events.Archive | None = None
+        if props.archive_retention_days is not None:
+            archive: dict[str, Any] = {
+                "archive_name": f"{naming.event_bus}-replay"[:48] if naming else None,
+                "description": f"Every event on {self._name or 'the bus'}, for replay",
+                "event_pattern": EVERY_EVENT,
+                "retention": Duration.days(props.archive_retention_days),
+            }
+            if isinstance(self.bus, events.EventBus):
+                self.archive = self.bus.archive("Archive", **archive)
+            else:
+                self.archive = events.Archive(self, "Archive", source_event_bus=self.bus, **archive)
+
+    @property
+    def reserved_sources(self) -> Mapping[str, Sequence[iam.IRole]]:
+        return dict(self._reserved)
+
+    def reserve_source(self, source: str, *publishers: iam.IRole) -> None:
+        """Only ``publishers`` may put events whose ``source`` is ``source`` on this bus."""
+        if not publishers:
+            raise ValueError(f"reserving source {source!r} needs at least one publisher role")
+        self._reserved.setdefault(source, []).extend(publishers)
+        self._render_policy()
+
+    # The policy is rebuilt whenever a source is reserved, so statements added later apply to
+    # the producer statements too.
+    def _statements(self) -> list[iam.PolicyStatement]:
+        own_arn = self._own_arn()
+        reserved = sorted(self._reserved)
+        not_reserved = {"StringNotEquals": {"events:source": reserved}} if reserved else {}
         statements = [
             iam.PolicyStatement(
                 sid=f"ProducerAccount{account}",
                 principals=[iam.AccountPrincipal(account)],
                 actions=["events:PutEvents"],
                 resources=[own_arn],
+                conditions=not_reserved or None,
             )
-            for account in producer_account_ids
+            for account in self.props.producer_account_ids
         ]
-        if producer_organization_id is not None:
+        org = self.props.producer_organization_id
+        if org is not None:
             statements.append(
                 iam.PolicyStatement(
                     sid="ProducerOrganization",
                     principals=[iam.AnyPrincipal()],
                     actions=["events:PutEvents"],
                     resources=[own_arn],
-                    conditions={"StringEquals": {"aws:PrincipalOrgID": producer_organization_id}},
+                    conditions={"StringEquals": {"aws:PrincipalOrgID": org}, **not_reserved},
                 )
             )
-        if statements:
+        for index, source in enumerate(reserved):
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"OnlyThePlatformPublishesAs{index}",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["events:PutEvents"],
+                    resources=[own_arn],
+                    conditions={
+                        "StringEquals": {"events:source": source},
+                        "ArnNotEquals": {
+                            "aws:PrincipalArn": [r.role_arn for r in self._reserved[source]]
+                        },
+                    },
+                )
+            )
+        return statements
+
+    def _own_arn(self) -> str:
+        if self._cfn_bus is not None:
+            # The policy lives on the bus, so it names the bus by formatted ARN, not by
+            # reference (a reference to itself would be a circular dependency).
+            return Stack.of(self).format_arn(
+                service="events", resource="event-bus", resource_name=str(self._name)
+            )
+        return self.bus.event_bus_arn
+
+    def _render_policy(self) -> None:
+        statements = self._statements()
+        if self._cfn_bus is not None:
             # One policy document on the bus itself (the L2's add_to_resource_policy writes a
             # separate AWS::Events::EventBusPolicy through a deprecated property).
-            cfn_bus = self.bus.node.default_child
-            assert isinstance(cfn_bus, events.CfnEventBus)
-            cfn_bus.policy = iam.PolicyDocument(statements=statements).to_json()
-        self.archive = self.bus.archive(
-            "Archive",
-            archive_name=f"{bus_name}-replay"[:48],
-            description=f"Every event on {bus_name}, for replay",
-            event_pattern=EVERY_EVENT,
-            retention=archive_retention,
-        )
+            document = iam.PolicyDocument(statements=statements).to_json() if statements else None
+            self._cfn_bus.policy = document
+            return
+        for resource in self._policy_resources:
+            self.node.try_remove_child(resource.node.id)
+        self._policy_resources = [
+            events.CfnEventBusPolicy(
+                self,
+                f"Policy{statement.sid}",
+                event_bus_name=self.bus.event_bus_name,
+                statement_id=statement.sid or f"Statement{index}",
+                statement=statement.to_statement_json(),
+            )
+            for index, statement in enumerate(statements)
+        ]

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from .common import Naming, knob, overrides, pin_feature_flags
 from .nag import skip_scan
 
 SAGA_INDEX = "by-saga"
 EVENT_NAME_INDEX = "by-event-name"
+PARTITION_KEY = "unique_id"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventTableProps:
+    """Retention and the optional secondary indexes of the events table."""
+
+    retain: bool = knob(True, "RETAIN the table on stack deletion, with deletion protection")
+    saga_index: bool = knob(False, "GSI `by-saga` (saga_id + timestamp), keys only")
+    event_name_index: bool = knob(False, "GSI `by-event-name` (event_name + timestamp)")
 
 
 class EventTable(Construct):
     """On-demand DynamoDB table with point-in-time recovery and encryption at rest.
 
-    ``retain`` keeps the table when the stack is deleted and turns on deletion protection.
-    Optional keys-only GSIs: ``saga_index`` (saga_id + timestamp) and ``event_name_index``
-    (event_name + timestamp). Each costs one more write unit per stored event that carries
-    its key (see the README's cost section); both are off unless an environment enables them.
+    ``props.retain`` keeps the table when the stack is deleted and turns on deletion
+    protection. Optional keys-only GSIs: ``saga_index`` (saga_id + timestamp) and
+    ``event_name_index`` (event_name + timestamp). Each costs one more write unit per stored
+    event that carries its key (see the README's cost section). ``table_props`` are keyword
+    arguments of ``dynamodb.Table`` merged over the defaults (the key schema is the
+    contract's and cannot be changed).
+
+    ``key_attributes`` names every attribute a key or index of this table is built on: the
+    persister checks those against DynamoDB's key-size limits before it writes.
     """
 
     def __init__(
@@ -26,24 +46,30 @@ class EventTable(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        table_name: str,
-        retain: bool,
-        saga_index: bool = False,
-        event_name_index: bool = False,
+        naming: Naming | None = None,
+        table_props: Mapping[str, Any] | None = None,
+        props: EventTableProps | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        pin_feature_flags(self)
+        self.props = props = props or EventTableProps()
         self.table = dynamodb.Table(
             self,
             "Table",
-            table_name=table_name,
-            partition_key=dynamodb.Attribute(name="unique_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
+            **{
+                "table_name": naming.table if naming else None,
+                "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+                "point_in_time_recovery_specification": (
+                    dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
+                ),
+                "encryption": dynamodb.TableEncryption.AWS_MANAGED,
+                "deletion_protection": props.retain,
+                "removal_policy": RemovalPolicy.RETAIN if props.retain else RemovalPolicy.DESTROY,
+                **overrides(table_props, refused=("partition_key", "sort_key")),
+            },
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
             ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=retain,
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         )
         skip_scan(
             self.table,
@@ -52,10 +78,11 @@ class EventTable(Construct):
             "Encrypted at rest with the AWS managed key (aws/dynamodb), with no key to administer "
             "or lose; a customer managed key is an escape hatch away when policy demands.",
         )
+        keys = [PARTITION_KEY]
         timestamp = dynamodb.Attribute(name="timestamp", type=dynamodb.AttributeType.STRING)
         for wanted, index_name, key in (
-            (saga_index, SAGA_INDEX, "saga_id"),
-            (event_name_index, EVENT_NAME_INDEX, "event_name"),
+            (props.saga_index, SAGA_INDEX, "saga_id"),
+            (props.event_name_index, EVENT_NAME_INDEX, "event_name"),
         ):
             if wanted:
                 self.table.add_global_secondary_index(
@@ -64,3 +91,5 @@ class EventTable(Construct):
                     sort_key=timestamp,
                     projection_type=dynamodb.ProjectionType.KEYS_ONLY,
                 )
+                keys += [key, timestamp.name]
+        self.key_attributes: tuple[str, ...] = tuple(dict.fromkeys(keys))

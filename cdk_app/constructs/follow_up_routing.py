@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -10,6 +11,9 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .common import Naming, check, in_range, knob, pin_feature_flags
+from .event_bus import EventBus
+from .persister import Persister
 from .secure_queue import SecureQueue
 
 
@@ -18,13 +22,64 @@ def follow_up_pattern(source: str, detail_type: str) -> events.EventPattern:
     return events.EventPattern(source=[source], detail_type=[detail_type])
 
 
+@dataclass(frozen=True, kw_only=True)
+class FollowUpRoutingProps:
+    """Retention, consumer retries and delivery retries of the follow-up queues."""
+
+    queue_retention_days: int = knob(14, "retention of the follow-up queues")
+    max_receive_count: int = knob(5, "consumer receives before a follow-up's DLQ")
+    visibility_timeout_seconds: int = knob(300, "consumer visibility timeout")
+    rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
+    rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        in_range(
+            problems,
+            "queue_retention_days",
+            self.queue_retention_days,
+            low=1,
+            high=14,
+            why="SQS limit",
+        )
+        in_range(
+            problems, "max_receive_count", self.max_receive_count, low=1, high=1000, why="SQS limit"
+        )
+        in_range(
+            problems,
+            "visibility_timeout_seconds",
+            self.visibility_timeout_seconds,
+            low=0,
+            high=43_200,
+            why="SQS limit",
+        )
+        in_range(
+            problems,
+            "rule_retry_attempts",
+            self.rule_retry_attempts,
+            low=0,
+            high=185,
+            why="EventBridge",
+        )
+        in_range(
+            problems,
+            "rule_max_event_age_seconds",
+            self.rule_max_event_age_seconds,
+            low=60,
+            high=24 * 3600,
+            why="EventBridge limit",
+        )
+        check(problems, "FollowUpRoutingProps")
+
+
 class FollowUpRouting(Construct):
     """One rule and one encrypted queue (with its DLQ) per follow-up detail type.
 
     ``queues[detail_type]`` is where validators and indexers consume; ``add_target`` sends the
     same follow-ups to any further rule target. Rule targets retry and dead-letter to
     ``self.dead_letter_queue``; a consumer failing a message ``max_receive_count`` times moves
-    it to that queue's own DLQ.
+    it to that queue's own DLQ. Pass the ``Persister`` (its follow-up source and types) or
+    both ``follow_up_source`` and ``detail_types``.
     """
 
     def __init__(
@@ -32,22 +87,37 @@ class FollowUpRouting(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        event_bus: events.IEventBus,
-        follow_up_source: str,
-        detail_types: Sequence[str],
-        queue_name_prefix: str,
-        queue_retention: Duration,
-        max_receive_count: int,
-        retry_attempts: int,
-        max_event_age: Duration,
+        event_bus: events.IEventBus | EventBus,
+        persister: Persister | None = None,
+        follow_up_source: str | None = None,
+        detail_types: Sequence[str] | None = None,
+        naming: Naming | None = None,
+        props: FollowUpRoutingProps | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._retry_attempts = retry_attempts
-        self._max_event_age = max_event_age
+        pin_feature_flags(self)
+        if persister is not None:
+            if follow_up_source is not None or detail_types is not None:
+                raise ValueError(
+                    "FollowUpRouting: pass either persister or follow_up_source and "
+                    "detail_types, not both"
+                )
+            follow_up_source = persister.follow_up_source
+            detail_types = persister.follow_up_detail_types
+        if follow_up_source is None or detail_types is None:
+            raise ValueError(
+                "FollowUpRouting needs the persister, or follow_up_source and detail_types"
+            )
+        self.props = props = props or FollowUpRoutingProps()
+        bus = event_bus.bus if isinstance(event_bus, EventBus) else event_bus
+        queue_name_prefix = naming.of("follow-ups") if naming else None
+        queue_retention = Duration.days(props.queue_retention_days)
+        retry_attempts = props.rule_retry_attempts
+        max_event_age = Duration.seconds(props.rule_max_event_age_seconds)
         self.dead_letter_queue = SecureQueue(
             self,
             "Undeliverable",
-            queue_name=f"{queue_name_prefix}-undeliverable",
+            queue_name=f"{queue_name_prefix}-undeliverable" if queue_name_prefix else None,
             retention=queue_retention,
             dead_letter_of="follow-ups EventBridge could not deliver to their queue",
         ).queue
@@ -59,10 +129,10 @@ class FollowUpRouting(Construct):
             secure = SecureQueue(
                 self,
                 f"{detail_type}Queue",
-                queue_name=f"{queue_name_prefix}-{name}",
+                queue_name=f"{queue_name_prefix}-{name}" if queue_name_prefix else None,
                 retention=queue_retention,
-                max_receive_count=max_receive_count,
-                visibility_timeout=Duration.minutes(5),
+                max_receive_count=props.max_receive_count,
+                visibility_timeout=Duration.seconds(props.visibility_timeout_seconds),
             )
             assert secure.dead_letter_queue is not None
             self.queues[detail_type] = secure.queue
@@ -70,7 +140,7 @@ class FollowUpRouting(Construct):
             rule = events.Rule(
                 self,
                 f"{detail_type}Rule",
-                event_bus=event_bus,
+                event_bus=bus,
                 description=f"{detail_type} follow-ups from {follow_up_source}",
                 event_pattern=follow_up_pattern(follow_up_source, detail_type),
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,6 +19,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .common import knob
+
 FIVE_MINUTES = Duration.minutes(5)
 ONE_MINUTE = Duration.minutes(1)
 
@@ -27,6 +30,16 @@ def _runbook_entry(alarm: str) -> str:
         if alarm.startswith(family):
             return f"{family}*"
     return alarm
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringProps:
+    """Who is told, and when."""
+
+    alarm_email: str | None = knob(None, "email subscribed to the alarm topic")
+    archive_freshness_alarm_seconds: int = knob(1800, "archive record age that alarms")
+    write_latency_alarm_ms: int = knob(50, "PutItem p99 latency that alarms (15 min)")
+    retain: bool = knob(True, "RETAIN the alarm topic's key on stack deletion")
 
 
 class Monitoring(Construct):

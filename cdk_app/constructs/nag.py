@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import IConstruct
 
@@ -12,12 +14,30 @@ def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))
 
 
-def logical_id(construct: IConstruct) -> str:
-    """How cdk-nag names a resource inside a finding (``<LogicalId.Arn>``)."""
-    child = construct.node.default_child
-    if child is None:  # imported: there is no logical id to name
-        return construct.node.id
-    return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]
+def nag_resource(scope: IConstruct, arn: str) -> str:
+    """How cdk-nag writes a resource ARN inside a finding id (``Resource::...``).
+
+    A created resource reads ``<LogicalId.Arn>``; an imported one keeps its literal text and
+    pseudo parameters as ``<AWS::Partition>``. Computing it from the resolved ARN lets an
+    acknowledgement match whichever the user passed in.
+    """
+    resolved = Stack.of(scope).resolve(arn)
+    return _render(resolved)
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, arg),) = value.items()
+        if kind == "Ref":
+            return f"<{arg}>"
+        if kind == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if kind == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(_render(p) for p in parts)
+    raise ValueError(f"cannot render {value!r} the way cdk-nag does")
 
 
 def skip_scan(construct: IConstruct, tool: str, check_id: str, reason: str) -> None:
@@ -45,3 +65,9 @@ def skip_scan(construct: IConstruct, tool: str, check_id: str, reason: str) -> N
     else:
         raise ValueError(f"unknown scanner {tool!r}")
     resource.add_metadata(tool, metadata)
+
+
+LOGS_WITHOUT_PAYLOADS = (
+    "CloudWatch Logs encrypts at rest by default; these logs hold ids, hashes and errors, "
+    "never event payloads, so a customer managed key would add cost and no protection."
+)

@@ -6,6 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .common import pin_feature_flags
 from .nag import acknowledge, skip_scan
 
 
@@ -42,13 +43,14 @@ class SecureQueue(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        queue_name: str,
+        queue_name: str | None,
         retention: Duration,
         max_receive_count: int | None = None,
         visibility_timeout: Duration | None = None,
         dead_letter_of: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        pin_feature_flags(self)
         if (max_receive_count is None) == (dead_letter_of is None):
             raise ValueError(
                 "SecureQueue needs exactly one of max_receive_count (a working queue with its "
@@ -60,12 +62,14 @@ class SecureQueue(Construct):
             self.dead_letter_queue = sqs.Queue(
                 self,
                 "DeadLetterQueue",
-                queue_name=f"{queue_name}-dlq",
+                queue_name=f"{queue_name}-dlq" if queue_name else None,
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
                 retention_period=Duration.days(14),
             )
-            _acknowledge_is_dead_letter_queue(self.dead_letter_queue, f"the DLQ of {queue_name}")
+            _acknowledge_is_dead_letter_queue(
+                self.dead_letter_queue, f"the DLQ of {queue_name or construct_id}"
+            )
             dead_letter = sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=max_receive_count
             )

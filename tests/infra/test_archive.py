@@ -93,11 +93,11 @@ def test_lifecycle_tiers_the_archive_but_never_the_claim_checks(synth, env):
         assert rule["Transitions"] == [
             {
                 "StorageClass": "STANDARD_IA",
-                "TransitionInDays": config.archive_infrequent_access_after_days,
+                "TransitionInDays": config.archive.infrequent_access_after_days,
             },
-            {"StorageClass": "GLACIER", "TransitionInDays": config.archive_glacier_after_days},
+            {"StorageClass": "GLACIER", "TransitionInDays": config.archive.glacier_after_days},
         ]
-        assert rule.get("ExpirationInDays") == config.archive_expire_after_days
+        assert rule.get("ExpirationInDays") == config.archive.expire_after_days
     # No rule that transitions or expires current objects may reach oversize-payloads/.
     for rule in rules.values():
         if "Transitions" in rule or "ExpirationInDays" in rule:
@@ -113,7 +113,10 @@ def test_archive_rule_retries_and_dead_letters(synth, env):
     ]
     assert rule["EventPattern"] == {"source": [{"prefix": ""}]}
     (target,) = rule["Targets"]
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] == ENVIRONMENTS[env].rule_retry_attempts
+    assert (
+        target["RetryPolicy"]["MaximumRetryAttempts"]
+        == ENVIRONMENTS[env].archive.rule_retry_attempts
+    )
     assert "RoleArn" in target
     dlq_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     # EventBridge may dead-letter into the queue, for this rule only.

@@ -18,23 +18,45 @@ def test_bus_is_named_per_environment(synth, env):
     )
 
 
-def test_bus_has_no_resource_policy_by_default(synth, env):
+def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
+    # GIVEN the bus's resource policy (no producers listed: only the Deny is there)
     assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
-    assert "Policy" not in only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]
+    policy = only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]["Policy"]
+    (deny,) = policy["Statement"]
+    persister_role = only(
+        {
+            k: v
+            for k, v in synth.resources(env, "AWS::IAM::Role").items()
+            if k.startswith("PersisterRole")
+        }
+    )
+    role_id = next(k for k, v in synth.raw[env]["Resources"].items() if v is persister_role)
+    # THEN every principal of any account but the persister's role is refused that source
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "events:PutEvents"
+    assert deny["Condition"] == {
+        "StringEquals": {"events:source": "kahula.event-persister"},
+        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]},
+    }
 
 
 def test_replay_archive_keeps_every_event_for_the_environment_retention(synth, env):
     archive = only(synth.resources(env, "AWS::Events::Archive"))["Properties"]
-    assert archive["RetentionDays"] == ENVIRONMENTS[env].replay_archive_retention_days
+    assert archive["RetentionDays"] == ENVIRONMENTS[env].bus.archive_retention_days
     assert archive["EventPattern"] == {"source": [{"prefix": ""}]}
 
 
 @pytest.fixture(scope="module")
 def with_producers(tmp_path_factory):
+    staging = ENVIRONMENTS["staging"]
     config = dataclasses.replace(
-        ENVIRONMENTS["staging"],
-        producer_account_ids=("111111111111", "222222222222"),
-        producer_organization_id="o-abcdefghij",
+        staging,
+        bus=dataclasses.replace(
+            staging.bus,
+            producer_account_ids=("111111111111", "222222222222"),
+            producer_organization_id="o-abcdefghij",
+        ),
     )
     return synthesize(tmp_path_factory.mktemp("producers"), [config])
 
@@ -43,17 +65,19 @@ def test_listed_producers_may_put_events_and_nothing_else(with_producers):
     policy = only(with_producers.resources("staging", "AWS::Events::EventBus"))["Properties"][
         "Policy"
     ]
-    statements = {s["Sid"]: s for s in policy["Statement"]}
+    statements = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Allow"}
     assert set(statements) == {
         "ProducerAccount111111111111",
         "ProducerAccount222222222222",
         "ProducerOrganization",
     }
+    not_the_platform = {"StringNotEquals": {"events:source": ["kahula.event-persister"]}}
     for statement in statements.values():
         assert statement["Action"] == "events:PutEvents"
-        assert statement["Effect"] == "Allow"
+    assert statements["ProducerAccount111111111111"]["Condition"] == not_the_platform
     assert statements["ProducerOrganization"]["Condition"] == {
-        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}
+        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"},
+        **not_the_platform,
     }
 
 
@@ -91,9 +115,9 @@ def test_indexes_follow_the_environment_switches(synth, env):
     table = only(synth.resources(env, "AWS::DynamoDB::Table"))["Properties"]
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
     expected = set()
-    if ENVIRONMENTS[env].saga_index:
+    if ENVIRONMENTS[env].table.saga_index:
         expected.add("by-saga")
-    if ENVIRONMENTS[env].event_name_index:
+    if ENVIRONMENTS[env].table.event_name_index:
         expected.add("by-event-name")
     assert set(indexes) == expected
     if "by-saga" in indexes:

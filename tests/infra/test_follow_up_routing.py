@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from kahula_core.spec import DEFAULT_FOLLOW_UP_RULES
 from moto.events.models import EventPattern
 from persister.contract import ContractSettings, build_record, parse_envelope
-from persister.follow_ups import FOLLOW_UP_DETAIL_TYPES as RUNTIME_TYPES
 from persister.follow_ups import follow_up_for, follow_up_type
-
-from cdk_app.config import FOLLOW_UP_DETAIL_TYPES
 
 from ..conftest import load_event
 
 SOURCE = "kahula.event-persister"
+FOLLOW_UP_TYPES = [r.detail_type for r in DEFAULT_FOLLOW_UP_RULES]
 
 
 def follow_up_rules(synth, env):
@@ -56,13 +55,9 @@ def emitted_follow_up(sample):
     }
 
 
-def test_infra_and_runtime_agree_on_the_follow_up_types():
-    assert set(FOLLOW_UP_DETAIL_TYPES) == set(RUNTIME_TYPES)
-
-
 def test_one_rule_and_queue_per_follow_up_type(synth, env):
     rules = follow_up_rules(synth, env)
-    assert set(rules) == set(FOLLOW_UP_DETAIL_TYPES)
+    assert set(rules) == set(FOLLOW_UP_TYPES)
     for detail_type, (_, target) in rules.items():
         queue = synth.raw[env]["Resources"][target["Arn"]["Fn::GetAtt"][0]]["Properties"]
         name = detail_type.removesuffix("Event").lower()
@@ -90,7 +85,7 @@ def test_each_follow_up_reaches_exactly_its_own_queue(synth, env, sample, expect
 def test_source_events_do_not_reach_follow_up_queues_unless_from_the_persister(synth, env, sample):
     event = load_event(sample)
     routed = [t for t, (p, _) in follow_up_rules(synth, env).items() if matches(p, event)]
-    expected_from_source = event["source"] == SOURCE and event["detail-type"] in RUNTIME_TYPES
+    expected_from_source = event["source"] == SOURCE and event["detail-type"] in FOLLOW_UP_TYPES
     assert bool(routed) == expected_from_source
 
 

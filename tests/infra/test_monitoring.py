@@ -82,7 +82,7 @@ def test_conflicts_alarm_watches_the_handlers_own_metric(synth, env):
     function = next(
         f
         for f in synth.resources(env, "AWS::Lambda::Function").values()
-        if f["Properties"].get("FunctionName") == f"kahula-persister-{env}"
+        if f["Properties"].get("FunctionName") == f"kahula-event-persister-{env}"
     )
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == alarm["Namespace"]
@@ -93,8 +93,10 @@ def test_conflicts_alarm_watches_the_handlers_own_metric(synth, env):
 def test_thresholds_come_from_the_config(synth, env):
     config = ENVIRONMENTS[env]
     found = alarms(synth, env)
-    assert found["archive-freshness"]["Threshold"] == config.archive_freshness_alarm_seconds
-    assert found["table-write-latency"]["Threshold"] == config.write_latency_alarm_ms
+    assert (
+        found["archive-freshness"]["Threshold"] == config.monitoring.archive_freshness_alarm_seconds
+    )
+    assert found["table-write-latency"]["Threshold"] == config.monitoring.write_latency_alarm_ms
     assert found["table-write-latency"]["EvaluationPeriods"] == 3
     assert found["table-write-latency"]["ExtendedStatistic"] == "p99"
 

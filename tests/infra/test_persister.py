@@ -25,7 +25,7 @@ def persister_function(synth, env):
     return next(
         v
         for v in synth.resources(env, "AWS::Lambda::Function").values()
-        if v["Properties"].get("FunctionName") == f"kahula-persister-{env}"
+        if v["Properties"].get("FunctionName") == f"kahula-event-persister-{env}"
     )
 
 
@@ -56,8 +56,8 @@ def test_function_runtime_architecture_and_sizing(synth, env):
     assert props["Runtime"] == "python3.14"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "persister.handler.lambda_handler"
-    assert props["MemorySize"] == config.persister_memory_mb
-    assert props["Timeout"] == config.persister_timeout_seconds
+    assert props["MemorySize"] == config.persister.memory_mb
+    assert props["Timeout"] == config.persister.timeout_seconds
     assert props["TracingConfig"] == {"Mode": "Active"}
 
 
@@ -75,11 +75,15 @@ def test_function_environment_configures_powertools_and_the_contract(synth, env)
     config = ENVIRONMENTS[env]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "event-persister"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Kahula/EventPersistence"
-    assert variables["POWERTOOLS_LOG_LEVEL"] == config.log_level
-    assert variables["POWERTOOLS_TRACE_DISABLED"] == str(not config.detailed_tracing).lower()
+    assert variables["POWERTOOLS_LOG_LEVEL"] == config.persister.log_level
+    assert (
+        variables["POWERTOOLS_TRACE_DISABLED"] == str(not config.persister.detailed_tracing).lower()
+    )
     assert variables["FOLLOW_UP_SOURCE"] == "kahula.event-persister"
-    assert variables["EVENT_ID_PATH"] == config.contract.event_id_path
-    assert variables["HASH_EXCLUDED_PATHS"] == ",".join(config.contract.hash_excluded_paths)
+    assert variables["EVENT_ID_PATH"] == config.persister.contract.event_id_path
+    assert variables["HASH_EXCLUDED_PATHS"] == ",".join(
+        config.persister.contract.hash_excluded_paths
+    )
     assert variables["PAYLOAD_PREFIX"] == "oversize-payloads"
     for name in ("TABLE_NAME", "EVENT_BUS_NAME", "CONFLICTS_QUEUE_URL", "PAYLOAD_BUCKET"):
         assert variables[name], name
@@ -88,7 +92,9 @@ def test_function_environment_configures_powertools_and_the_contract(synth, env)
 def test_log_group_retention_per_environment(synth, env):
     log_group_id = persister_function(synth, env)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = synth.raw[env]["Resources"][log_group_id]
-    assert log_group["Properties"]["RetentionInDays"] == ENVIRONMENTS[env].log_retention_days
+    assert (
+        log_group["Properties"]["RetentionInDays"] == ENVIRONMENTS[env].persister.log_retention_days
+    )
 
 
 def test_persister_role_allows_exactly_the_listed_actions(synth, env):
@@ -136,8 +142,8 @@ def test_send_message_is_on_the_conflicts_and_failure_queues_only(synth, env):
 def test_async_invoke_retries_then_goes_to_the_failure_queue(synth, env):
     config = ENVIRONMENTS[env]
     invoke_config = only(synth.resources(env, "AWS::Lambda::EventInvokeConfig"))["Properties"]
-    assert invoke_config["MaximumRetryAttempts"] == config.async_retry_attempts
-    assert invoke_config["MaximumEventAgeInSeconds"] == config.async_max_event_age_seconds
+    assert invoke_config["MaximumRetryAttempts"] == config.persister.async_retry_attempts
+    assert invoke_config["MaximumEventAgeInSeconds"] == config.persister.async_max_event_age_seconds
     failure_arn = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
     queue = synth.raw[env]["Resources"][failure_arn["Fn::GetAtt"][0]]
     assert queue["Properties"]["QueueName"] == f"kahula-persister-{env}-failed"
@@ -147,7 +153,7 @@ def test_persist_rule_sends_every_event_with_retries_and_a_dead_letter_queue(syn
     function_id = next(
         k
         for k, v in synth.resources(env, "AWS::Lambda::Function").items()
-        if v["Properties"].get("FunctionName") == f"kahula-persister-{env}"
+        if v["Properties"].get("FunctionName") == f"kahula-event-persister-{env}"
     )
     rules = [
         r["Properties"]
@@ -159,8 +165,8 @@ def test_persist_rule_sends_every_event_with_retries_and_a_dead_letter_queue(syn
     (target,) = rule["Targets"]
     config = ENVIRONMENTS[env]
     assert target["RetryPolicy"] == {
-        "MaximumRetryAttempts": config.rule_retry_attempts,
-        "MaximumEventAgeInSeconds": config.rule_max_event_age_seconds,
+        "MaximumRetryAttempts": config.persister.rule_retry_attempts,
+        "MaximumEventAgeInSeconds": config.persister.rule_max_event_age_seconds,
     }
     dlq_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     dlq = synth.raw[env]["Resources"][dlq_id]["Properties"]
@@ -172,7 +178,7 @@ def test_logs_are_json_and_platform_lines_follow_the_environment(synth, env):
     logging = persister_function(synth, env)["Properties"]["LoggingConfig"]
     config = ENVIRONMENTS[env]
     assert logging["LogFormat"] == "JSON"
-    assert logging["SystemLogLevel"] == config.platform_log_level
+    assert logging["SystemLogLevel"] == config.persister.platform_log_level
     assert logging["ApplicationLogLevel"] == {"WARNING": "WARN"}.get(
-        config.log_level, config.log_level
+        config.persister.log_level, config.persister.log_level
     )

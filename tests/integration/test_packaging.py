@@ -1,56 +1,193 @@
-"""A platform team installs the library from git and uses it in its own app, elsewhere."""
+"""A platform team installs the wheel into a fresh virtualenv and uses it in its own app.
+
+The user's app has its own ``stacks/`` package (a common name): the wheel must not shadow it.
+The app synthesizes three reuse cases with the library's checks applied in one line, outside
+this repository and without its cdk.json.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
 
 from local.synth import ROOT
 
-APP = """
-from aws_cdk import App, Stack
-from cdk_app.config import ENVIRONMENTS
-from stacks import EventPersistenceStack
+USER_APP = """
+from aws_cdk import App, Duration, Environment, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 
+from kahula.checks import apply_checks
+from kahula.constructs import (
+    EventBus, EventTable, FollowUpRouting, Persister, PersisterProps, SecureQueue,
+)
+from kahula_core.spec import DEFAULT_FOLLOW_UP_RULES, FollowUpRule
+from stacks import TEAM  # the user's own package called stacks
+
+env = Environment(account="123456789012", region="eu-west-1")
 app = App()
-EventPersistenceStack(app, "acme-staging", config=ENVIRONMENTS["staging"], prefix="acme")
+
+# 1. an existing bus, a new persister and table
+one = Stack(app, f"{TEAM}-existing-bus", env=env)
+bus = EventBus(one, "Bus", existing_bus=events.EventBus.from_event_bus_name(one, "B", "acme"))
+Persister(one, "Persister", event_bus=bus, table=EventTable(one, "Table"))
+
+# 2. an existing table
+two = Stack(app, f"{TEAM}-existing-table", env=env)
+Persister(
+    two,
+    "Persister",
+    event_bus=EventBus(two, "Bus"),
+    table=dynamodb.Table.from_table_name(two, "T", "acme-events"),
+)
+
+# 3. an extra follow-up type, with a target of its own
+three = Stack(app, f"{TEAM}-extra-follow-up", env=env)
+bus3 = EventBus(three, "Bus")
+rules = (*DEFAULT_FOLLOW_UP_RULES, FollowUpRule("ArchivedEvent", "ArchivableEvent"))
+persister = Persister(
+    three, "Persister", event_bus=bus3, table=EventTable(three, "Table"),
+    props=PersisterProps(follow_up_rules=rules),
+)
+routing = FollowUpRouting(three, "FollowUps", event_bus=bus3, persister=persister)
+auditor = SecureQueue(
+    three, "Auditor", queue_name=None, retention=Duration.days(4), max_receive_count=3
+)
+routing.add_target(
+    "ArchivableEvent", targets.SqsQueue(auditor.queue, dead_letter_queue=routing.dead_letter_queue)
+)
+
+apply_checks(app)
 app.synth()
 """
 
 
-def test_the_installed_library_synthesizes_an_app_outside_the_repo(tmp_path):
-    # GIVEN the library built and installed (without its dependencies, which this venv has)
-    site = tmp_path / "site"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    # Built from a clean copy of the sources, as a release would be (no stale build/ here).
+    source = tmp_path_factory.mktemp("source") / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "node_modules", "cdk.out", "build", "dist", "*.egg-info", ".demo"
+        ),
+    )
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
-        + ["--target", str(site), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+        + ["--wheel-dir", str(out), str(source)],
         check=True,
         capture_output=True,
     )
-    assert (site / "kahula_lambdas" / "persister" / "handler.py").is_file()
-    # WHEN an app outside the repository imports it
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    (app_dir / "app.py").write_text(APP)
-    env = {**os.environ, "PYTHONPATH": str(site), "CDK_OUTDIR": str(app_dir / "out")}
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=app_dir,
-        env=env,
+    (built,) = out.glob("kahula_event_persistence-*.whl")
+    return built
+
+
+def test_the_wheel_installs_only_the_projects_own_names(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"kahula", "kahula_core", "kahula_lambdas"}
+    assert "kahula/py.typed" in names
+    assert "kahula_core/py.typed" in names
+    assert "kahula_lambdas/persister/handler.py" in names
+    assert "kahula_lambdas/kahula_core/spec.py" in names
+
+
+@pytest.fixture(scope="module")
+def python(wheel, tmp_path_factory) -> Path:
+    """A fresh virtualenv with the wheel; its dependencies come from this environment
+    (offline: no registry), through a .pth file."""
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site)]
+        + [str(wheel)],
+        check=True,
         capture_output=True,
-        text=True,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    # THEN it synthesizes, with the persister's code as the asset and the library's names
-    template = json.loads((app_dir / "out" / "acme-staging.template.json").read_text())
-    function = next(
+    return python
+
+
+def _run(python: Path, app: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CDK_OUTDIR"] = str(app / "out")
+    return subprocess.run(
+        [str(python), "app.py"], cwd=app, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_a_user_app_with_its_own_stacks_package_synthesizes_the_reuse_cases(python, tmp_path):
+    # GIVEN a user app with a package of its own called `stacks`
+    app = tmp_path / "app"
+    (app / "stacks").mkdir(parents=True)
+    (app / "stacks" / "__init__.py").write_text('TEAM = "acme"\n')
+    (app / "app.py").write_text(USER_APP)
+    # WHEN the user's app runs, outside this repository
+    result = _run(python, app)
+    # THEN it synthesizes (cdk-nag clean) all three stacks from the installed library
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = {p.name for p in (app / "out").glob("*.template.json")}
+    assert names == {
+        "acme-existing-bus.template.json",
+        "acme-existing-table.template.json",
+        "acme-extra-follow-up.template.json",
+    }
+    template = json.loads((app / "out" / "acme-extra-follow-up.template.json").read_text())
+    (function,) = [
         r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-    )
-    assert function["Properties"]["FunctionName"] == "acme-persister-staging"
+    ]
     code_key = function["Properties"]["Code"]["S3Key"]
-    (asset,) = (app_dir / "out").glob(f"asset.{code_key.removesuffix('.zip')}")
-    assert (asset / "persister" / "handler.py").is_file()
-    assert sorted(p.name for p in asset.iterdir()) == ["persister"]  # runtime code only
+    (asset,) = (app / "out").glob(f"asset.{code_key.removesuffix('.zip')}")
+    assert sorted(p.name for p in asset.iterdir()) == ["kahula_core", "persister"]
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Using the constructs in your own app", 1)[1]
+    return re.findall(r"```python\n(.*?)```", section, re.S)[0]
+
+
+def test_the_readme_example_runs_against_the_installed_library(python, tmp_path):
+    # GIVEN the README's example, as a user would paste it
+    app = tmp_path / "readme"
+    app.mkdir()
+    (app / "app.py").write_text(readme_example())
+    # WHEN it runs with the installed wheel
+    result = _run(python, app)
+    # THEN it synthesizes both stacks, checks applied, named as asked
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((app / "out" / "AcmeEvents.template.json").read_text())
+    names = {
+        r["Properties"].get("FunctionName")
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert names == {"acme-event-persister-prod"}
+    routed = {
+        r["Properties"]["EventPattern"].get("detail-type", [None])[0]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule"
+    }
+    assert {"ValidatableEvent", "IndexableEvent", "ArchivableEvent"} <= routed
+    assert (app / "out" / "AcmeReuse.template.json").is_file()
