@@ -474,12 +474,17 @@ def rows(deployment: Deployment, region: str, traffic: Traffic) -> list[Row]:
     )
     per_concurrency, _ = LAMBDA_REQUESTS_PER_CONCURRENCY.in_region(region)
     out.append(
-        _row(
-            LAMBDA_REQUESTS_PER_CONCURRENCY,
-            region,
-            1 + f,
-            action,
-            limit=per_concurrency * limit,
+        replace(
+            _row(
+                LAMBDA_REQUESTS_PER_CONCURRENCY,
+                region,
+                1 + f,
+                action,
+                limit=per_concurrency * limit,
+            ),
+            quota=f"Lambda requests/s ({per_concurrency:.0f} x the concurrency limit)"
+            + (" (reserved)" if deployment.reserved_concurrency is not None else ""),
+            unit="requests/s",
         )
     )
     out.append(
@@ -687,22 +692,18 @@ def templates_from_cdk_out(directory: Path, prefix: str = "kahula") -> dict[str,
     from cdk_app.config import ENVIRONMENTS  # noqa: PLC0415
 
     order = list(ENVIRONMENTS)
-    found = sorted(
-        directory.glob(f"{prefix}-*.template.json"),
-        key=lambda p: (
-            order.index(p.name.split("-")[1]) if p.name.split("-")[1] in order else 99,
-            p.name,
-        ),
-    )
+    found: dict[str, Path] = {
+        path.name.removeprefix(f"{prefix}-").removesuffix(".template.json"): path
+        for path in directory.glob(f"{prefix}-*.template.json")
+    }
     if not found:
         raise CapacityError(f"no {prefix}-*.template.json in {directory}: run `make synth` first")
     out: dict[str, dict[str, Any]] = {}
-    for path in found:
-        env = path.name.removeprefix(f"{prefix}-").removesuffix(".template.json")
+    for env in sorted(found, key=lambda e: (order.index(e) if e in order else len(order), e)):
         try:
-            out[env] = json.loads(path.read_text())
+            out[env] = json.loads(found[env].read_text())
         except json.JSONDecodeError as error:
-            raise CapacityError(f"{path} is not valid JSON: {error}") from error
+            raise CapacityError(f"{found[env]} is not valid JSON: {error}") from error
     return out
 
 
