@@ -308,6 +308,17 @@ def _matches_every_event(pattern: Any) -> bool:
     return pattern == {"source": [{"prefix": ""}]}
 
 
+def _target_logical_id(target: Mapping[str, Any]) -> str | None:
+    """The logical id a rule target's Arn points at (Fn::GetAtt or Ref), if any."""
+    arn = target.get("Arn")
+    if isinstance(arn, Mapping):
+        if isinstance(arn.get("Fn::GetAtt"), list) and arn["Fn::GetAtt"]:
+            return str(arn["Fn::GetAtt"][0])
+        if isinstance(arn.get("Ref"), str):
+            return str(arn["Ref"])
+    return None
+
+
 def read_deployment(template: Mapping[str, Any]) -> Deployment:
     """The capacity-relevant facts of a synthesized environment template."""
     resources = template.get("Resources")
@@ -339,9 +350,7 @@ def read_deployment(template: Mapping[str, Any]) -> Deployment:
         targets = rule.get("Targets", [])
         if _matches_every_event(rule.get("EventPattern")):
             every += len(targets)
-            archived = archived or any(
-                t.get("Arn", {}).get("Fn::GetAtt", [None])[0] in streams for t in targets
-            )
+            archived = archived or any(_target_logical_id(t) in streams for t in targets)
         elif rule.get("EventPattern", {}).get("detail-type"):
             follow_up = max(follow_up, len(targets))  # a follow-up matches its own type's rule
     reserved = fn.get("ReservedConcurrentExecutions")

@@ -185,6 +185,17 @@ def test_the_firehose_request_rate_rests_on_an_assumption_and_says_so():
     assert binding(result, verified_only=True).verified
 
 
+def test_an_every_event_rule_with_a_literal_arn_counts_as_a_target():
+    # GIVEN a third every-event rule whose target is a literal ARN (an existing queue)
+    more = template()
+    more["Resources"]["AuditRule"] = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {"EventPattern": EVERY_EVENT, "Targets": [{"Arn": "arn:aws:sqs:q"}]},
+    }
+    # THEN every event costs three invocations
+    assert read_deployment(more).every_event_targets == 3
+
+
 def test_without_an_archive_rule_no_firehose_quota_applies():
     bare = template()
     del bare["Resources"]["ArchiveRule"]
