@@ -92,5 +92,10 @@ cost: dev ## cost per million events for each environment's synthesized configur
 	python -m bench.cost
 	python -m bench.cost --follow-up-share 0.5
 
+.PHONY: capacity
+capacity: dev ## event rate at which each AWS quota binds, per environment (and what to raise)
+	python -m bench.capacity
+	python -m bench.capacity --follow-up-share 0.5
+
 clean: ## remove build output (keeps .venv/ and node_modules/)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo
