@@ -470,7 +470,7 @@ def rows(deployment: Deployment, region: str, traffic: Traffic) -> list[Row]:
     account, _ = LAMBDA_CONCURRENT_EXECUTIONS.in_region(region)
     if deployment.reserved_concurrency is not None:
         limit = float(deployment.reserved_concurrency)
-        action = "raise persister_reserved_concurrency (or unset it)"
+        action = "raise PersisterProps.reserved_concurrency (or unset it)"
     else:
         limit = account
         action = "request a Lambda concurrent executions increase (Service Quotas L-B99A9384)"
@@ -514,7 +514,7 @@ def rows(deployment: Deployment, region: str, traffic: Traffic) -> list[Row]:
         index_units += 1 + f
     table_limit, _ = DYNAMODB_TABLE_WRITE_UNITS.in_region(region)
     capped = deployment.table_max_write_units is not None
-    index_hint = "; or turn off the saga index (saga_index=False)" if fn.saga_index else ""
+    index_hint = "; or turn off the saga index (EventTableProps.saga_index)" if fn.saga_index else ""
     out.append(
         _row(
             DYNAMODB_TABLE_WRITE_UNITS,
@@ -547,7 +547,7 @@ def rows(deployment: Deployment, region: str, traffic: Traffic) -> list[Row]:
                     region,
                     traffic.hot_saga_share * traffic.saga_share * (1 + f),
                     "one saga's index entries share a partition: turn off the saga index "
-                    "(saga_index=False) or shard the saga key",
+                    "(EventTableProps.saga_index) or shard the saga key",
                 ),
                 quota=f"{DYNAMODB_PARTITION_WRITE_UNITS.name}: hottest saga in by-saga "
                 f"({traffic.hot_saga_share:.0%} of events)",
