@@ -514,7 +514,7 @@ def rows(deployment: Deployment, region: str, traffic: Traffic) -> list[Row]:
         index_units += 1 + f
     table_limit, _ = DYNAMODB_TABLE_WRITE_UNITS.in_region(region)
     capped = deployment.table_max_write_units is not None
-    index_hint = "; or turn off the saga index (EventTableProps.saga_index)" if fn.saga_index else ""
+    index_hint = "; or turn off EventTableProps.saga_index" if fn.saga_index else ""
     out.append(
         _row(
             DYNAMODB_TABLE_WRITE_UNITS,
