@@ -22,18 +22,18 @@ from cdk_app.config import select_environments
 from local.synth import synthesize
 
 # ----------------------------------------------------------------------------- prices
-# us-east-1, as of 2026-11 (../shared/FACTS.md gives the sources); change over time.
+# us-east-1, as of 2026-11 (docs/limits-and-prices.md gives the sources); change over time.
 EVENTBRIDGE_PER_MILLION = 1.00  # custom events, per 64 KB chunk (EventBridge pricing)
 EVENTBRIDGE_CHUNK_BYTES = 64 * 1024
 LAMBDA_REQUESTS_PER_MILLION = 0.20  # AWS whitepaper "How AWS pricing works"
 LAMBDA_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}  # Lambda pricing
 DYNAMODB_WRITE_UNITS_PER_MILLION = 0.625  # on demand, after the Nov-2024 cut
 DYNAMODB_WRITE_UNIT_BYTES = 1024
-FIREHOSE_PER_GB = 0.029  # ingest; per-GB price unconfirmed (FACTS.md)
+FIREHOSE_PER_GB = 0.029  # ingest; per-GB price unconfirmed (docs/limits-and-prices.md)
 FIREHOSE_RECORD_ROUNDING_BYTES = 5 * 1024  # each record rounded up to 5 KB (Firehose pricing)
 S3_PUT_PER_THOUSAND = 0.005  # S3 pricing
 XRAY_TRACES_PER_MILLION = 5.00  # X-Ray pricing, after the free tier
-# Not in FACTS.md: CloudWatch Logs standard ingestion, CloudWatch pricing page (us-east-1).
+# CloudWatch Logs standard ingestion, CloudWatch pricing page (us-east-1).
 CLOUDWATCH_LOGS_PER_GB = 0.50
 
 # ----------------------------------------------------------------------------- assumptions
