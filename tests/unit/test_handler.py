@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from kahula_core import spec
 from kahula_core.attributes import from_attribute_value
-from kahula_core.errors import EnvelopeError, FollowUpEmissionError
+from kahula_core.errors import EnvelopeError, FollowUpEmissionError, KeyTooLongError
 from kahula_core.follow_ups import follow_up_id
 from kahula_core.hashing import canonical_json
 from persister import handler
@@ -378,3 +379,27 @@ def test_same_id_and_detail_with_another_type_or_source_is_a_conflict(aws, invok
     assert report["event"] == other
     assert difference in report["reason"]
     assert aws.follow_ups() == []
+
+
+def test_a_saga_id_over_the_key_limit_is_refused_at_once_and_nothing_is_written(aws, invoke, event):
+    # GIVEN the prod by-saga index and a saga id one byte over DynamoDB's partition-key limit
+    long_saga = event("order_updated")
+    long_saga["detail"]["metadata"]["saga_id"] = "s" * 2049
+    # WHEN it is handled THEN it is refused as malformed, naming the field and the limit
+    with pytest.raises(KeyTooLongError, match=r"saga_id is 2049 bytes .* at most 2048 bytes"):
+        invoke(long_saga)
+    assert aws.items() == []
+
+
+def test_a_follow_up_rule_added_by_configuration_is_emitted(aws, invoke, event, monkeypatch):
+    # GIVEN the function configured with a third rule (the construct encodes it)
+    rules = (*spec.DEFAULT_FOLLOW_UP_RULES, spec.FollowUpRule("CreatedEvent", "ArchivableEvent"))
+    monkeypatch.setenv(spec.Env.FOLLOW_UP_RULES, spec.encode_follow_up_rules(rules))
+    handler.use_pipeline(None)
+    # WHEN a *CreatedEvent is persisted
+    shipment = event("shipment_created")
+    result = invoke(shipment)
+    # THEN its follow-up of the new type goes out
+    (follow_up,) = aws.follow_ups()
+    assert follow_up["detail-type"] == "ArchivableEvent"
+    assert result["follow_ups"] == [follow_up_id("ArchivableEvent", shipment["id"])]

@@ -14,7 +14,7 @@ from kahula_core.attributes import from_attribute_value, to_attribute_value
 from kahula_core.errors import UnstorableValueError
 from kahula_core.hashing import canonical_json, number_text, payload_hash
 
-SAFE_INTEGERS = st.integers(min_value=-(2**53), max_value=2**53)
+SAFE_INTEGERS = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)  # rfc8785: I-JSON
 KEYS = st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
 JSON = st.recursive(
     st.none() | st.booleans() | SAFE_INTEGERS | st.floats(allow_nan=False, allow_infinity=False)
