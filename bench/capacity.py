@@ -731,12 +731,14 @@ def templates_synthesized() -> dict[str, dict[str, Any]]:
 
 def measured_item_bytes(event_bytes: int) -> int:
     """The stored item's size for the benchmark's sample event of ``event_bytes``."""
-    from persister.contract import ContractSettings, build_record, parse_envelope  # noqa: PLC0415
+    from kahula_core.envelope import parse_envelope  # noqa: PLC0415
+    from kahula_core.record import build_record  # noqa: PLC0415
+    from kahula_core.settings import Settings  # noqa: PLC0415
 
     from bench.run import sample_event  # noqa: PLC0415
 
     envelope = parse_envelope(json.loads(sample_event(event_bytes)))
-    return build_record(envelope, ContractSettings(), "2026-11-22T00:00:00.000001Z").size_bytes
+    return build_record(envelope, Settings(), "2026-11-22T00:00:00.000001Z").size_bytes
 
 
 # ----------------------------------------------------------------------------- output

@@ -161,14 +161,16 @@ def floor(event_bytes: int) -> float:
 
 def measure_handler(event_bytes: int) -> tuple[float, float, int]:
     """(handler CPU ms, log bytes, stored item bytes) per event, measured now."""
-    from persister.contract import ContractSettings, build_record, parse_envelope  # noqa: PLC0415
+    from kahula_core.envelope import parse_envelope  # noqa: PLC0415
+    from kahula_core.record import build_record  # noqa: PLC0415
+    from kahula_core.settings import Settings  # noqa: PLC0415
 
     from bench.run import bench_handler, sample_event  # noqa: PLC0415
 
     figures = bench_handler(quick=True)
     key = "handler_1kb" if event_bytes <= 10 * 1024 else "handler_100kb"
     envelope = parse_envelope(json.loads(sample_event(event_bytes)))
-    item = build_record(envelope, ContractSettings(), "2026-11-21T00:00:00.000001Z")
+    item = build_record(envelope, Settings(), "2026-11-21T00:00:00.000001Z")
     return (
         figures[key]["handler_us"] / 1000,
         figures[key]["log_bytes_per_event"],

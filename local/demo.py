@@ -5,7 +5,7 @@
 
 A line is a PutEvents entry ({"Source", "DetailType", "Detail"}, Detail as an object or a JSON
 string) or an EventBridge event ({"source", "detail-type", "detail"}). Keys starting with "_"
-are comments. Exits 1 if any accepted event was lost.
+are comments. Exits 1 if any accepted event was lost, or if no line was usable.
 """
 
 from __future__ import annotations
@@ -133,6 +133,11 @@ def run(events: Path, *, progress: bool | None, console: Console) -> int:
     WORKDIR.mkdir()
     bad: list[tuple[str, str]] = []
     entries = list(read_entries(events, bad))
+    if not entries:
+        console.print(f"[red]nothing to push: no usable line in {events}[/red]")
+        for where, why in bad:
+            console.print(f"  {why}" if why.startswith(where) else f"  {where}: {why}")
+        return 1
     show_progress = progress if progress is not None else len(entries) >= PROGRESS_THRESHOLD
     started = time.monotonic()
     console.print(

@@ -7,6 +7,9 @@ Faults are injected where AWS would produce them, so every layer's own recovery 
 * PutEvents entries reported failed (FailedEntryCount): the emitter retries the failed ones;
 * a crash between the write and the follow-up (the process dies at PutEvents): Lambda retries,
   the write is a duplicate, the follow-up is emitted again;
+* a lost PutEvents response (the request succeeded, the answer never came back): the follow-up
+  is on the bus, the invocation fails, Lambda retries, and the follow-up is sent a second time,
+  so both copies must carry the same follow_up_id and be stored once;
 * Firehose PutRecordBatch failing: EventBridge's target retries, then the archive DLQ.
 
     python -m local.faults --events 500
@@ -32,6 +35,7 @@ from typing import Any
 import boto3
 import botocore.endpoint
 from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ReadTimeoutError
 
 from .pipeline import Ledger, LocalPipeline, Published
 
@@ -61,6 +65,7 @@ class FaultPlan:
     server_error: float = 0.0  # share of PutItem calls answered 500
     put_events_failure: float = 0.0  # share of PutEvents calls whose entries all fail
     crash_after_write: float = 0.0  # share of PutEvents calls at which the process dies
+    lost_response: float = 0.0  # share of successful PutEvents calls whose response is lost
     firehose_failure: float = 0.0  # share of archive delivery attempts that fail
     seed: int = 7
     injected: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -109,6 +114,12 @@ class FaultPlan:
             )
         return None
 
+    def after_put_events(self, http_response: Any, parsed: Any, **_: Any) -> None:
+        """After PutEvents succeeded (the entries are on the bus), lose the response."""
+        if parsed.get("FailedEntryCount") == 0 and self._roll(self.lost_response):
+            self.injected["PutEvents response lost after success"] += 1
+            raise ReadTimeoutError(endpoint_url="injected: PutEvents succeeded, response lost")
+
     def on_firehose(self) -> bool:
         if self._roll(self.firehose_failure):
             self.injected["firehose delivery failed"] += 1
@@ -126,6 +137,7 @@ def injected(plan: FaultPlan) -> Iterator[collections.Counter[str]]:
     endpoint: Any = botocore.endpoint
     emitter.register("before-send.dynamodb.PutItem", plan.on_put_item)
     emitter.register("before-send.eventbridge.PutEvents", plan.on_put_events)
+    emitter.register("after-call.eventbridge.PutEvents", plan.after_put_events)
     sleeps: collections.Counter[str] = collections.Counter()
     real_time = endpoint.time
     endpoint.time = types.SimpleNamespace(
@@ -137,6 +149,7 @@ def injected(plan: FaultPlan) -> Iterator[collections.Counter[str]]:
         endpoint.time = real_time
         emitter.unregister("before-send.dynamodb.PutItem", plan.on_put_item)
         emitter.unregister("before-send.eventbridge.PutEvents", plan.on_put_events)
+        emitter.unregister("after-call.eventbridge.PutEvents", plan.after_put_events)
         boto3.DEFAULT_SESSION = None
 
 
@@ -167,7 +180,8 @@ class FaultReport:
     stored_ids: set[str]
     follow_ups_due: int
     follow_ups_received: int
-    follow_up_ids_stable: bool
+    follow_ups_sent_more_than_once: int  # source events whose follow-up arrived 2+ times
+    follow_up_ids_stable: bool  # every source event's follow-ups carry one and the same id
     quarantined: dict[str, int]
 
     @property
@@ -186,6 +200,7 @@ class FaultReport:
             ("expected ids missing / unexpected items", self.exactly_once_errors),
             ("follow-ups due (distinct ids)", self.follow_ups_due),
             ("follow-up messages received", self.follow_ups_received),
+            ("follow-ups received more than once", self.follow_ups_sent_more_than_once),
             ("follow_up_id stable across re-emission", self.follow_up_ids_stable),
             *[(f"quarantined: {k}", v) for k, v in sorted(self.quarantined.items())],
             ("lost", len(self.ledger.lost)),
@@ -209,9 +224,13 @@ def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
     received = ledger.follow_up_messages
     received_ids = collections.Counter(m["detail"]["follow_up_id"] for m in received)
     due = {fid for i in invocations if i.response for fid in i.response["follow_ups"]}
-    stable = all(
-        m["detail"]["follow_up_id"] == m["detail"]["metadata"]["event_id"] for m in received
-    )
+    # Per source event: how many follow-ups arrived, and under how many distinct ids.
+    copies: collections.Counter[tuple[str, str]] = collections.Counter()
+    ids: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+    for message in received:
+        source = (message["detail-type"], message["detail"]["source_unique_id"])
+        copies[source] += 1
+        ids[source].add(message["detail"]["follow_up_id"])
     # Exactly once: the stored ids are the published events' ids (the producer's, else the
     # EventBridge id) plus the emitted follow-ups' ids, each once.
     expected = {
@@ -228,7 +247,8 @@ def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
         stored_ids=set(items),
         follow_ups_due=len(due),
         follow_ups_received=sum(received_ids.values()),
-        follow_up_ids_stable=stable,
+        follow_ups_sent_more_than_once=sum(1 for n in copies.values() if n > 1),
+        follow_up_ids_stable=all(len(found) == 1 for found in ids.values()),
         quarantined={
             "failure queue": len(ledger.failed),
             "conflicts queue": len(ledger.conflicts),
@@ -237,13 +257,14 @@ def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
     )
 
 
-# The issue's scenario: 20 % DynamoDB throttling and 5xx, 20 % PutEvents failures, crashes
-# between write and follow-up, failed Firehose puts.
+# The standard scenario: 10 % DynamoDB throttling and 10 % 5xx, 20 % PutEvents failures, 20 %
+# crashes between write and follow-up, 10 % lost PutEvents responses, 20 % failed Firehose puts.
 STANDARD: dict[str, Any] = {
     "throttle": 0.1,
     "server_error": 0.1,
     "put_events_failure": 0.2,
     "crash_after_write": 0.2,
+    "lost_response": 0.1,
     "firehose_failure": 0.2,
 }
 
@@ -259,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="No application metrics")
     print("| measure | value |\n|---|---|")
     print(report.table())
-    return 1 if report.ledger.lost or report.expected_ids != report.stored_ids else 0
+    broken = (
+        report.ledger.lost
+        or report.expected_ids != report.stored_ids
+        or not report.follow_up_ids_stable
+    )
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 import boto3
 from botocore.config import Config
+from kahula_core.hashing import payload_hash
+from kahula_core.settings import Settings
 
 from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
 
@@ -81,10 +83,8 @@ class LocalPipeline:
         bridge: LocalEventBridge,
         *,
         names: Naming,
-        follow_up_detail_types: tuple[str, ...],
     ) -> None:
         self.names = names
-        self.follow_up_detail_types = follow_up_detail_types
         self.topology = topology
         self.clients = clients
         self.routes = routes
@@ -135,9 +135,6 @@ class LocalPipeline:
                     routes,
                     bridge,
                     names=Naming(DEFAULT_PREFIX, env),
-                    follow_up_detail_types=tuple(
-                        r.detail_type for r in config.persister.follow_up_rules
-                    ),
                 )
         finally:
             os.environ.clear()
@@ -221,11 +218,36 @@ class LocalPipeline:
             for q in self.topology.of_type("AWS::SQS::Queue")
             if self.topology.name(q.logical_id) == name
         ]
-        url = self.topology.ref(queue.logical_id)
+        return self._drain_queue(queue.logical_id)
+
+    def _drain_queue(self, logical_id: str) -> list[dict[str, Any]]:
         out = []
-        for messages in self.bridge._drain(url):
+        for messages in self.bridge._drain(self.topology.ref(logical_id)):
             out += [json.loads(m["Body"]) for m in messages]
         return out
+
+    @property
+    def function(self) -> LocalLambda:
+        (function,) = self.bridge.lambdas.values()
+        return function
+
+    def settings(self) -> Settings:
+        """The persister's settings, read from its template environment as it reads them."""
+        return Settings.from_environment(self.function.environment)
+
+    def follow_up_queues(self) -> dict[str, list[str]]:
+        """Follow-up detail type (from the function's FOLLOW_UP_RULES) -> logical ids of the
+        queues the template's rules route it to (a rule whose pattern names the type)."""
+        queues: dict[str, list[str]] = {t: [] for t in sorted(self.settings().follow_up_types)}
+        for route in self.routes:
+            if route.target.type != "AWS::SQS::Queue":
+                continue
+            rule = self.topology.resources[route.rule]
+            pattern = self.topology.resolve(rule.properties.get("EventPattern", {}))
+            for detail_type in pattern.get("detail-type", []):
+                if isinstance(detail_type, str) and detail_type in queues:
+                    queues[detail_type].append(route.target.logical_id)
+        return queues
 
     def archived_events(self) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
         (stream,) = self.topology.of_type("AWS::KinesisFirehose::DeliveryStream")
@@ -266,9 +288,9 @@ class LocalPipeline:
         items = self.items()
         ledger.items_in_table = len(items)
 
-        (function,) = self.bridge.lambdas.values()
+        settings = self.settings()
         outcome_by_id: dict[str, Invocation] = {}
-        for done in function.invocations:
+        for done in self.function.invocations:
             if isinstance(done.event, dict) and "id" in done.event:
                 outcome_by_id[done.event["id"]] = done
 
@@ -309,8 +331,9 @@ class LocalPipeline:
                     ledger.persisted += 1
                 elif outcome == "duplicate":
                     ledger.duplicates += 1
-                if outcome in ("persisted", "duplicate") and unique_id not in items:
-                    missing.append("no item in the table")
+                if outcome in ("persisted", "duplicate"):
+                    entry = published.accepted[event_id]
+                    missing += _not_this_event(items.get(unique_id), entry, settings)
                 if outcome == "conflict" and event_id not in conflict_ids:
                     missing.append("conflict not on the conflicts queue")
                 for fid in invocation.response["follow_ups"]:
@@ -320,15 +343,34 @@ class LocalPipeline:
             if missing:
                 ledger.lost.append((event_id, ", ".join(missing)))
 
-        for detail_type in self.follow_up_detail_types:
-            what = "follow-ups/" + detail_type.removesuffix("Event").lower()
-            received = self._queue(what)
-            ledger.follow_ups_routed[self.queue_name(what)] = len(received)
-            ledger.follow_up_messages += received
-            for message in received:
-                ledger.follow_ups[detail_type] = ledger.follow_ups.get(detail_type, 0) + 1
-                due_follow_ups.pop(message["detail"]["follow_up_id"], None)
+        for detail_type, queues in self.follow_up_queues().items():
+            for logical_id in queues:
+                received = self._drain_queue(logical_id)
+                ledger.follow_ups_routed[self.topology.name(logical_id)] = len(received)
+                ledger.follow_up_messages += received
+                for message in received:
+                    ledger.follow_ups[detail_type] = ledger.follow_ups.get(detail_type, 0) + 1
+                    due_follow_ups.pop(message["detail"]["follow_up_id"], None)
         ledger.missing_follow_ups = sorted(due_follow_ups)
         for fid, source_id in due_follow_ups.items():
             ledger.lost.append((source_id, f"follow-up {fid} not in its queue"))
         return ledger
+
+
+def _not_this_event(
+    item: dict[str, Any] | None, entry: dict[str, Any], settings: Settings
+) -> list[str]:
+    """What is wrong with the item stored under an event's id, if it is not that event
+    (its detail-type, source and payload hash); empty when it is."""
+    if item is None:
+        return ["no item in the table"]
+    expected = {
+        "event_name": entry["DetailType"],
+        "source": entry["Source"],
+        "payload_hash": payload_hash(json.loads(entry["Detail"]), settings.hash_excluded_paths),
+    }
+    return [
+        f"the item under its id has another {name}"
+        for name, value in expected.items()
+        if item.get(name, {}).get("S") != value
+    ]

@@ -25,6 +25,7 @@ from .provision import Clients, Route
 from .topology import Resource, Topology, UnsupportedTemplate
 
 FIREHOSE_BATCH = 500  # PutRecordBatch limit
+CORE_PACKAGE = "kahula_core"  # the persistence core every entry imports
 LOCAL_TARGET_ATTEMPTS = 3  # EventBridge would retry for up to 24 h; locally, a few times
 
 
@@ -92,15 +93,18 @@ class LocalLambda:
         if self._handler is None:
             os.environ.update(self.environment)
             module_name, _, attribute = self.handler_path.rpartition(".")
-            package = module_name.split(".")[0]
-            for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            # The entry's package and the core it imports must both come from the asset: a
+            # core missing from the asset fails here, as it would in Lambda.
+            packages = (module_name.split(".")[0], CORE_PACKAGE)
+            for name in [m for m in sys.modules if m.split(".")[0] in packages]:
                 del sys.modules[name]
             sys.path.insert(0, str(self.code_dir))
             with contextlib.redirect_stdout(self._log):
                 module = importlib.import_module(module_name)
-            origin = Path(module.__file__ or "").resolve()
-            if self.code_dir.resolve() not in origin.parents:
-                raise UnsupportedTemplate(f"{module_name} loaded from {origin}, not the asset")
+            for loaded in (module, sys.modules.get(CORE_PACKAGE)):
+                origin = Path(getattr(loaded, "__file__", None) or "").resolve()
+                if self.code_dir.resolve() not in origin.parents:
+                    raise UnsupportedTemplate(f"{module_name}: {origin} is not in the asset")
             self._handler = getattr(module, attribute)
         return self._handler
 

@@ -29,6 +29,11 @@ DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 DYNAMODB_MAX_PARTITION_KEY_BYTES = 2048
 #: DynamoDB sort key value, in bytes of UTF-8 (DynamoDB service quotas).
 DYNAMODB_MAX_SORT_KEY_BYTES = 1024
+#: The byte limit of each key role (DynamoDB service quotas), by its KeySchema name.
+DYNAMODB_KEY_ROLE_MAX_BYTES: Mapping[str, int] = {
+    "HASH": DYNAMODB_MAX_PARTITION_KEY_BYTES,
+    "RANGE": DYNAMODB_MAX_SORT_KEY_BYTES,
+}
 #: DynamoDB nesting depth of maps and lists (DynamoDB service quotas).
 DYNAMODB_MAX_NESTING_DEPTH = 32
 #: DynamoDB number precision and magnitude (DynamoDB data types).
@@ -258,9 +263,72 @@ def decode_follow_up_rules(text: str | None) -> tuple[FollowUpRule, ...]:
         return DEFAULT_FOLLOW_UP_RULES
     try:
         raw = json.loads(text)
-        rules = [FollowUpRule(str(suffix), str(detail_type)) for suffix, detail_type in raw]
+        if not isinstance(raw, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+            for pair in raw
+        ):
+            raise ValueError(f"got {text[:200]!r}")
+        rules = [FollowUpRule(suffix, detail_type) for suffix, detail_type in raw]
     except (ValueError, TypeError) as exc:
         raise SpecError(
             f"{Env.FOLLOW_UP_RULES} must be a JSON list of [suffix, detail type] pairs: {exc}"
         ) from None
     return check_follow_up_rules(rules)
+
+
+# --------------------------------------------------------------------------- index keys
+
+#: Attributes of a stored item that may key the table or a secondary index, with the byte
+#: limit the runtime ALWAYS enforces on each, whatever indexes exist: an event whose value is
+#: longer is refused at once with its reason (KeyTooLongError), because an index added later
+#: would otherwise make its write fail. ``timestamp`` is fixed-width (27 bytes) anyway.
+#: No other attribute may key an index: the runtime does not bound it.
+KEY_ATTRIBUTES: Mapping[str, int] = {
+    "unique_id": DYNAMODB_MAX_PARTITION_KEY_BYTES,
+    "event_name": DYNAMODB_MAX_PARTITION_KEY_BYTES,
+    "domain": DYNAMODB_MAX_PARTITION_KEY_BYTES,
+    "saga_id": DYNAMODB_MAX_PARTITION_KEY_BYTES,
+    "mbocdp_id": DYNAMODB_MAX_PARTITION_KEY_BYTES,
+    "timestamp": DYNAMODB_MAX_SORT_KEY_BYTES,
+}
+
+
+def encode_indexed_attributes(keys: Iterable[tuple[str, str]]) -> str:
+    """``[(attribute, "HASH" | "RANGE"), ...]`` of every index as ``INDEXED_ATTRIBUTES``.
+
+    The construct sets it from the table's key schemas; the runtime then also bounds an
+    attribute used as a sort key by the sort-key limit (1024 bytes).
+    """
+    pairs = sorted(set(keys))
+    for attribute, role in pairs:
+        _check_index_key(attribute, role)
+    return ",".join(f"{attribute}:{role}" for attribute, role in pairs)
+
+
+def decode_indexed_attributes(text: str | None) -> dict[str, int]:
+    """Parse ``INDEXED_ATTRIBUTES`` into the byte limit of each key attribute.
+
+    Absent or empty: the limits of :data:`KEY_ATTRIBUTES`. Each listed key can only tighten
+    its attribute's limit (a sort key: 1024 bytes).
+    """
+    limits = dict(KEY_ATTRIBUTES)
+    for entry in (text or "").split(","):
+        if not entry.strip():
+            continue
+        attribute, _, role = entry.strip().partition(":")
+        _check_index_key(attribute, role)
+        limits[attribute] = min(limits[attribute], DYNAMODB_KEY_ROLE_MAX_BYTES[role])
+    return limits
+
+
+def _check_index_key(attribute: str, role: str) -> None:
+    if attribute not in KEY_ATTRIBUTES:
+        raise SpecError(
+            f"{Env.INDEXED_ATTRIBUTES}: {attribute!r} cannot key an index; the runtime bounds "
+            f"only {', '.join(KEY_ATTRIBUTES)}"
+        )
+    if role not in DYNAMODB_KEY_ROLE_MAX_BYTES:
+        raise SpecError(
+            f"{Env.INDEXED_ATTRIBUTES}: key role of {attribute!r} must be HASH or RANGE, "
+            f"got {role!r}"
+        )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from kahula_core.envelope import parse_envelope
+from kahula_core.follow_ups import follow_up_for, follow_up_type
+from kahula_core.record import build_record
+from kahula_core.settings import Settings
 from kahula_core.spec import DEFAULT_FOLLOW_UP_RULES
 from moto.events.models import EventPattern
-from persister.contract import ContractSettings, build_record, parse_envelope
-from persister.follow_ups import follow_up_for, follow_up_type
 
 from ..conftest import load_event
 
@@ -40,8 +42,8 @@ def matches(pattern, event):
 
 def emitted_follow_up(sample):
     """The follow-up event the runtime would put on the bus for a sample event."""
-    record = build_record(parse_envelope(load_event(sample)), ContractSettings(), "now")
-    follow_up = follow_up_for(record, follow_up_source=SOURCE, settings=ContractSettings())
+    record = build_record(parse_envelope(load_event(sample)), Settings(), "now")
+    follow_up = follow_up_for(record, follow_up_source=SOURCE, settings=Settings())
     assert follow_up is not None
     return {
         "id": "x",
@@ -94,12 +96,14 @@ def test_a_follow_up_never_produces_another_follow_up(synth, env):
     # rule must yield nothing for it, whatever its detail type.
     for detail_type, (pattern, _) in follow_up_rules(synth, env).items():
         (source,) = pattern["source"]
-        assert follow_up_type(detail_type, source, SOURCE) is None
+        assert follow_up_type(detail_type, source, follow_up_source=SOURCE) is None
     # And an emitted follow-up, routed back to the persister by the catch-all rule, yields none.
     for sample in ("order_updated", "customer_validated"):
         event = emitted_follow_up(sample)
         assert any(matches(p, event) for p in all_patterns(synth, env))  # it is persisted...
-        assert follow_up_type(event["detail-type"], event["source"], SOURCE) is None  # ...only
+        assert (
+            follow_up_type(event["detail-type"], event["source"], follow_up_source=SOURCE) is None
+        )  # ...only
 
 
 def test_catch_all_rules_match_every_event(synth, env):

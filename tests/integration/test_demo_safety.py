@@ -58,6 +58,31 @@ def test_a_lost_event_is_reported(tmp_path):
     assert {why for _, why in ledger.lost} == {"never reached the persister"}
 
 
+def test_an_event_whose_item_is_another_event_is_reported_lost(tmp_path):
+    # GIVEN two events persisted, then the item under one id replaced by another event's
+    entries = [
+        {
+            "Source": "a.b",
+            "DetailType": "ThingHappenedEvent",
+            "Detail": json.dumps({"metadata": {"event_id": f"thing-{i}"}, "n": i}),
+        }
+        for i in range(2)
+    ]
+    with LocalPipeline.start(tmp_path, handler_log=io.StringIO()) as pipeline:
+        published = pipeline.process(entries)
+        items = pipeline.items()
+        (table,) = pipeline.topology.of_type("AWS::DynamoDB::Table")
+        forged = {**items["thing-0"], "event_name": {"S": "OtherEvent"}}
+        pipeline.clients.dynamodb.put_item(
+            TableName=pipeline.topology.name(table.logical_id), Item=forged
+        )
+        ledger = pipeline.account(published)
+    # THEN the ledger does not count it as stored: the item under its id is not that event
+    ((lost_id, why),) = ledger.lost
+    assert published.accepted[lost_id]["Detail"] == entries[0]["Detail"]
+    assert why == "the item under its id has another event_name"
+
+
 def test_make_demo_runs_the_shipped_samples_and_loses_nothing():
     result = subprocess.run(
         [sys.executable, "-m", "local.demo", "--no-progress"],

@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from persister.contract import from_attribute_value
+from kahula_core.attributes import from_attribute_value
 
 from local.demo import SAMPLES, read_entries
 from local.pipeline import LocalPipeline
@@ -72,11 +72,12 @@ def test_archive_lines_parse_as_the_published_events(run):
 
 def test_follow_ups_landed_in_their_queues(run):
     pipeline, _ = run
-    received = {}
-    for what in ("follow-ups/validatable", "follow-ups/indexable"):
-        received[what] = [m["detail"] for m in pipeline._queue(what)]
-    assert [d["source_unique_id"] for d in received["follow-ups/validatable"]] == ["o-1"]
-    assert [d["source_unique_id"] for d in received["follow-ups/indexable"]] == ["c-1"]
+    received = {
+        detail_type: [m["detail"] for q in queues for m in pipeline._drain_queue(q)]
+        for detail_type, queues in pipeline.follow_up_queues().items()
+    }
+    assert [d["source_unique_id"] for d in received["ValidatableEvent"]] == ["o-1"]
+    assert [d["source_unique_id"] for d in received["IndexableEvent"]] == ["c-1"]
 
 
 def test_follow_ups_are_persisted_and_archived_too(run):

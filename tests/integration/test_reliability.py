@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import copy
 import random
 
 import boto3
 import pytest
-from persister.contract import ContractSettings
-from persister.follow_ups import FollowUpEmitter
-from persister.persist import Pipeline, persist_event
-from persister.store import ConflictQueue, EventStore, PayloadStore, WriteOutcome
+from kahula_core.persist import persist_event
+from kahula_core.store import WriteOutcome
 
 from local.faults import STANDARD, FaultPlan, run
 from local.moto_server import moto_server
+from tests.moto_resources import REGION, provision
 
 from ..conftest import load_event
 
@@ -29,6 +30,7 @@ def test_every_kind_of_fault_was_injected_and_retried(faulty_run):
         "dynamodb throttling (400)",
         "dynamodb 5xx",
         "PutEvents entries failed",
+        "PutEvents response lost after success",
         "crash between write and follow-up",
         "firehose delivery failed",
     }
@@ -44,6 +46,9 @@ def test_every_event_is_persisted_exactly_once(faulty_run):
 def test_every_due_follow_up_is_emitted_with_a_stable_id(faulty_run):
     assert faulty_run.ledger.missing_follow_ups == []
     assert faulty_run.follow_ups_received >= faulty_run.follow_ups_due > 0
+    # Some follow-ups really went out twice (lost responses, crashes), and every source
+    # event's copies carry one id, which is stored once.
+    assert faulty_run.follow_ups_sent_more_than_once > 0
     assert faulty_run.follow_up_ids_stable
 
 
@@ -55,80 +60,66 @@ def test_nothing_is_silently_dropped(faulty_run):
 
 # --------------------------------------------------------------------------- duplicate storm
 
-STORM_TABLE = "storm-events"
-
 
 @pytest.fixture
-def storm_pipeline():
-    """The persister's logic against a moto server (real HTTP, concurrent requests)."""
+def storm():
+    """The shared resources on a moto server (real HTTP, concurrent requests)."""
     with moto_server() as endpoint:
         session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
         )
-
-        def client(service):
-            return session.client(service, endpoint_url=endpoint)
-
-        dynamodb = client("dynamodb")
-        dynamodb.create_table(
-            TableName=STORM_TABLE,
-            KeySchema=[{"AttributeName": "unique_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "unique_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sqs = client("sqs")
-        conflicts = sqs.create_queue(QueueName="storm-conflicts")["QueueUrl"]
-        events = client("events")
-        events.create_event_bus(Name="storm-bus")
-        s3 = client("s3")
-        s3.create_bucket(Bucket="storm-payloads")
-        payloads = PayloadStore(s3=lambda: s3, bucket="storm-payloads", prefix="p")
-        yield (
-            Pipeline(
-                settings=ContractSettings(),
-                store=EventStore(dynamodb=lambda: dynamodb, table_name=STORM_TABLE),
-                payloads=payloads,
-                conflicts=ConflictQueue(sqs=lambda: sqs, queue_url=conflicts, payloads=payloads),
-                emitter=FollowUpEmitter(
-                    events_client=lambda: events,
-                    bus_name="storm-bus",
-                    source="kahula.event-persister",
-                ),
-            ),
-            dynamodb,
-            sqs,
-            conflicts,
-        )
+        yield provision(lambda service: session.client(service, endpoint_url=endpoint))
 
 
-def test_duplicate_storm_stores_one_item_per_event_and_no_false_conflicts(storm_pipeline):
-    pipeline, dynamodb, sqs, conflicts_url = storm_pipeline
-    # GIVEN 60 distinct events, each delivered three times, shuffled
+def test_duplicate_storm_stores_one_item_per_event_and_no_false_conflicts(storm):
+    pipeline = storm.pipeline()
+    # GIVEN 60 distinct events, each delivered three times, shuffled: an event with a producer
+    # id is resent by its producer (a NEW EventBridge id each time); one without is redelivered
+    # by EventBridge (the same id)
     deliveries = []
     for i in range(60):
         event = load_event("order_updated" if i % 2 else "shipment_created")
-        event["id"] = f"eb-{i}-{random.random()}"  # EventBridge ids differ per delivery...
+        event["id"] = f"eb-{i}"
         if i % 2:
             event["detail"]["metadata"]["event_id"] = f"order-{i}"
-        else:
-            event["id"] = f"eb-{i}"  # ...unless EventBridge itself redelivers
-        deliveries += [event] * 3
+        for attempt in range(3):
+            delivery = copy.deepcopy(event)
+            if i % 2:
+                delivery["id"] = f"eb-{i}-retry-{attempt}"
+            deliveries.append(delivery)
     random.Random(5).shuffle(deliveries)
     # WHEN they are handled concurrently
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda e: persist_event(e, pipeline), deliveries))
-    # THEN there is exactly one item per event and no conflict
-    items = dynamodb.scan(TableName=STORM_TABLE, ConsistentRead=True)["Items"]
+    # THEN exactly one write per event stored it, the other two are duplicates, nothing else
+    writes = collections.Counter(o.write for o in outcomes)
+    assert writes == {WriteOutcome.PERSISTED: 60, WriteOutcome.DUPLICATE: 120}
+    items = storm.items()
+    assert sorted(i["unique_id"]["S"] for i in items) == sorted({o.unique_id for o in outcomes})
     assert len(items) == 60
-    writes = [o.write for o in outcomes]
-    assert WriteOutcome.CONFLICT not in writes
-    assert writes.count(WriteOutcome.PERSISTED) + writes.count(WriteOutcome.DUPLICATE) == 180
-    assert "Messages" not in sqs.receive_message(QueueUrl=conflicts_url)
-    assert len({o.unique_id for o in outcomes}) == 60
+    # and each item is the event delivered first under its id (kept, never overwritten)
+    by_id = {i["unique_id"]["S"]: i for i in items}
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        if outcome.write is WriteOutcome.PERSISTED:
+            assert by_id[outcome.unique_id]["aws_id"]["S"] == delivery["id"]
+    assert storm.conflicts() == []
+    # and each *UpdatedEvent's follow-up went out three times under one id
+    follow_ups = collections.defaultdict(set)
+    for message in storm.follow_ups():
+        follow_ups[message["detail"]["source_unique_id"]].add(message["detail"]["follow_up_id"])
+    assert len(follow_ups) == 30
+    assert all(len(ids) == 1 for ids in follow_ups.values())
 
 
-def test_fault_plan_is_quiet_when_switched_off():
-    plan = FaultPlan()
-    assert plan.on_put_item() is None
+def test_fault_plan_injects_each_fault_at_its_share():
+    # GIVEN a plan that throttles every PutItem and loses every PutEvents response
+    plan = FaultPlan(throttle=1.0, lost_response=1.0)
+    # THEN every call gets its fault, and a switched-off fault never fires
+    assert plan.on_put_item().status_code == 400
+    with pytest.raises(Exception, match="response lost"):
+        plan.after_put_events(None, {"FailedEntryCount": 0})
     assert plan.on_firehose() is False
-    assert not plan.injected
+    assert plan.injected == {
+        "dynamodb throttling (400)": 1,
+        "PutEvents response lost after success": 1,
+    }

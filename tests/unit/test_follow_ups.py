@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from persister.errors import FollowUpEmissionError
-from persister.follow_ups import (
-    FOLLOW_UP_DETAIL_TYPES,
-    FollowUp,
-    FollowUpEmitter,
-    follow_up_id,
-    follow_up_type,
-)
+from kahula_core import spec
+from kahula_core.errors import FollowUpEmissionError
+from kahula_core.follow_ups import FollowUp, FollowUpEmitter, follow_up_id, follow_up_type
 
 SOURCE = "kahula.event-persister"
 
@@ -31,20 +26,30 @@ SOURCE = "kahula.event-persister"
     ],
 )
 def test_follow_up_rule(event_name, expected):
-    assert follow_up_type(event_name, "orders.service", SOURCE) == expected
+    assert follow_up_type(event_name, "orders.service", follow_up_source=SOURCE) == expected
 
 
 def test_nothing_from_the_follow_up_source_yields_a_follow_up():
-    assert follow_up_type("OrderUpdatedEvent", SOURCE, SOURCE) is None
+    assert follow_up_type("OrderUpdatedEvent", SOURCE, follow_up_source=SOURCE) is None
 
 
-def test_follow_up_types_never_match_a_producing_suffix():
-    for detail_type in FOLLOW_UP_DETAIL_TYPES:
-        assert follow_up_type(detail_type, "any.source", SOURCE) is None
+def test_configured_rules_replace_the_defaults():
+    # GIVEN a third rule given as configuration
+    rules = (*spec.DEFAULT_FOLLOW_UP_RULES, spec.FollowUpRule("ShippedEvent", "ArchivableEvent"))
+    # THEN it yields its type, and the defaults still hold
+    assert follow_up_type("OrderShippedEvent", "o.s", follow_up_source=SOURCE, rules=rules) == (
+        "ArchivableEvent"
+    )
+    assert follow_up_type("OrderUpdatedEvent", "o.s", follow_up_source=SOURCE, rules=rules) == (
+        "ValidatableEvent"
+    )
+    # and without it, the same event yields nothing
+    assert follow_up_type("OrderShippedEvent", "o.s", follow_up_source=SOURCE) is None
 
 
 def test_follow_up_id_is_deterministic_and_distinct_per_type_and_event():
-    assert follow_up_id("ValidatableEvent", "a") == follow_up_id("ValidatableEvent", "a")
+    # A published value: consumers may already hold ids made with it, so it must never change.
+    assert follow_up_id("ValidatableEvent", "a") == "b8254c43-bf04-57f9-92dc-fcbd7eea14e3"
     assert follow_up_id("ValidatableEvent", "a") != follow_up_id("IndexableEvent", "a")
     assert follow_up_id("ValidatableEvent", "a") != follow_up_id("ValidatableEvent", "b")
 
@@ -66,14 +71,16 @@ class FakeEvents:
         return {"FailedEntryCount": len(reject), "Entries": results}
 
 
-def emitter(fake, attempts=4):
+def emitter(fake, attempts=4, jitter=0.5):
     sleeps: list[float] = []
     e = FollowUpEmitter(
         events_client=lambda: fake,
         bus_name="bus",
         source=SOURCE,
         attempts=attempts,
+        base_delay_seconds=0.05,
         sleep=sleeps.append,
+        jitter=lambda: jitter,
     )
     return e, sleeps
 
@@ -90,8 +97,15 @@ def test_only_failed_entries_are_retried_with_backoff():
     assert fake.calls[1][0]["Detail"] == fake.calls[0][1]["Detail"]
     assert report.emitted == 4
     assert report.failed_entries == 3
-    assert len(sleeps) == 2
-    assert sleeps[1] > sleeps[0] * 0.5  # exponential with jitter: the second wait is longer
+    assert sleeps == [0.05, 0.1]  # base, then doubled (jitter factor 1.0 here)
+
+
+@pytest.mark.parametrize(("jitter", "factor"), [(0.0, 0.5), (0.999, 1.499)])
+def test_backoff_doubles_per_retry_within_its_jitter_band(jitter, factor):
+    e, _ = emitter(FakeEvents([]), jitter=jitter)
+    assert [round(e.delay(n), 6) for n in (1, 2, 3)] == [
+        round(0.05 * 2 ** (n - 1) * factor, 6) for n in (1, 2, 3)
+    ]
 
 
 def test_more_than_ten_entries_go_in_batches_of_ten():
@@ -107,4 +121,4 @@ def test_entries_still_failing_after_all_attempts_raise_with_the_codes():
     with pytest.raises(FollowUpEmissionError, match="ThrottlingException") as caught:
         e.emit(follow_ups(1))
     assert len(fake.calls) == 3
-    assert caught.value.report.failed_entries == 3
+    assert caught.value.failed_entries == 3

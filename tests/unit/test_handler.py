@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from kahula_core import spec
+from kahula_core.attributes import from_attribute_value
+from kahula_core.errors import EnvelopeError, FollowUpEmissionError, KeyTooLongError
+from kahula_core.follow_ups import follow_up_id
+from kahula_core.hashing import canonical_json
 from persister import handler
-from persister.contract import canonical_json, from_attribute_value
-from persister.errors import EnvelopeError, FollowUpEmissionError
-from persister.follow_ups import follow_up_id
-
-from .conftest import BUCKET
 
 
 def test_redelivery_three_times_gives_one_item(aws, invoke, event):
@@ -50,7 +50,7 @@ def test_stored_item_carries_the_whole_contract(aws, invoke, event):
     assert item["aws_id"] == {"S": order["id"]}
     assert item["event_name"] == {"S": "OrderUpdatedEvent"}
     assert item["source"] == {"S": "orders.service"}
-    assert item["timestamp"] == {"S": "2026-11-20T10:15:30Z"}
+    assert item["timestamp"] == {"S": "2026-11-20T10:15:30.000000Z"}
     assert item["domain"] == {"S": "orders"}
     assert item["saga_id"] == {"S": "saga-42"}
     assert item["mbocdp_id"] == {"S": "mbo-7"}
@@ -269,7 +269,7 @@ def test_oversize_detail_goes_to_an_s3_claim_check(aws, invoke, event):
     item = aws.item("order-1001-v3")
     assert "payload" not in item
     claim = from_attribute_value(item["payload_claim_check"])
-    assert claim["bucket"] == BUCKET
+    assert claim["bucket"] == aws.bucket
     assert claim["key"].startswith("oversize-payloads/detail/")
     # ... and the object holds the exact detail, matching the hash in the claim
     body = aws.s3.get_object(Bucket=claim["bucket"], Key=claim["key"])["Body"].read()
@@ -291,7 +291,7 @@ def test_oversize_conflict_keeps_both_payloads(aws, invoke, event):
     clash["detail"]["blob"] = "y" * 600_000
     assert invoke(clash)["outcome"] == "conflict"
     # THEN the stored claim check still points at the original, untouched payload
-    body = aws.s3.get_object(Bucket=BUCKET, Key=first_claim["key"])["Body"].read()
+    body = aws.s3.get_object(Bucket=aws.bucket, Key=first_claim["key"])["Body"].read()
     assert json.loads(body)["blob"] == "x" * 600_000
     assert len(aws.conflicts()) == 1
 
@@ -352,3 +352,54 @@ def test_at_info_a_stored_event_writes_only_its_metrics_and_a_duplicate_is_logge
     assert '"EventsPersisted"' in stored_out
     assert "event persisted" not in stored_logs
     assert "event duplicate" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("detail-type", "CustomerUpdatedEvent", "event_name"),
+        ("source", "billing.service", "source"),
+    ],
+)
+def test_same_id_and_detail_with_another_type_or_source_is_a_conflict(aws, invoke, event, change):
+    field, value, difference = change
+    # GIVEN a stored *UpdatedEvent whose follow-up went out
+    invoke(event("order_updated"))
+    stored = aws.item("order-1001-v3")
+    aws.follow_ups()
+    # WHEN an event with the same id and detail but another detail-type or source arrives
+    other = event("order_updated")
+    other[field] = value
+    outcome = invoke(other)
+    # THEN it is a conflict: nothing overwritten, quarantined with the reason, no follow-up
+    assert outcome == {"unique_id": "order-1001-v3", "outcome": "conflict", "follow_ups": []}
+    assert aws.item("order-1001-v3") == stored
+    (report,) = aws.conflicts()
+    assert report["differences"] == [difference]
+    assert report["event"] == other
+    assert difference in report["reason"]
+    assert aws.follow_ups() == []
+
+
+def test_a_saga_id_over_the_key_limit_is_refused_at_once_and_nothing_is_written(aws, invoke, event):
+    # GIVEN the prod by-saga index and a saga id one byte over DynamoDB's partition-key limit
+    long_saga = event("order_updated")
+    long_saga["detail"]["metadata"]["saga_id"] = "s" * 2049
+    # WHEN it is handled THEN it is refused as malformed, naming the field and the limit
+    with pytest.raises(KeyTooLongError, match=r"saga_id is 2049 bytes .* at most 2048 bytes"):
+        invoke(long_saga)
+    assert aws.items() == []
+
+
+def test_a_follow_up_rule_added_by_configuration_is_emitted(aws, invoke, event, monkeypatch):
+    # GIVEN the function configured with a third rule (the construct encodes it)
+    rules = (*spec.DEFAULT_FOLLOW_UP_RULES, spec.FollowUpRule("CreatedEvent", "ArchivableEvent"))
+    monkeypatch.setenv(spec.Env.FOLLOW_UP_RULES, spec.encode_follow_up_rules(rules))
+    handler.use_pipeline(None)
+    # WHEN a *CreatedEvent is persisted
+    shipment = event("shipment_created")
+    result = invoke(shipment)
+    # THEN its follow-up of the new type goes out
+    (follow_up,) = aws.follow_ups()
+    assert follow_up["detail-type"] == "ArchivableEvent"
+    assert result["follow_ups"] == [follow_up_id("ArchivableEvent", shipment["id"])]

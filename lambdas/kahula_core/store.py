@@ -9,30 +9,37 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .contract import ClaimCheck, stored_payload_hash
+from . import spec
+from .record import ClaimCheck, identity_differences
 
 ClientFactory = Callable[[], Any]
 
-# SQS accepts messages up to 1 MiB (FACTS.md); larger conflict reports keep the event in S3.
-MAX_QUEUE_MESSAGE_BYTES = 1_048_576
+# Room left in an SQS message for the report around the event (1 MiB limit, spec).
+_REPORT_HEADROOM_BYTES = 4096
 
 
 class WriteOutcome(enum.Enum):
     PERSISTED = "persisted"
-    DUPLICATE = "duplicate"  # same unique_id, same payload_hash: already stored
-    CONFLICT = "conflict"  # same unique_id, different payload_hash: nothing overwritten
+    DUPLICATE = "duplicate"  # the stored item is this event: same identity attributes
+    CONFLICT = "conflict"  # same unique_id, another event: nothing overwritten
 
 
 @dataclass(frozen=True)
 class WriteResult:
     outcome: WriteOutcome
-    stored_payload_hash: str | None = None
+    stored: Mapping[str, Any] = field(default_factory=dict)  # the item already there, if any
+    differences: Sequence[str] = ()  # identity attributes that differ (a conflict)
+
+    @property
+    def stored_payload_hash(self) -> str | None:
+        value = self.stored.get("payload_hash")
+        return value.get("S") if isinstance(value, dict) else None
 
 
 class EventStore:
@@ -53,12 +60,11 @@ class EventStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            existing: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            existing_hash = stored_payload_hash(existing)
-            incoming_hash = stored_payload_hash(item)
-            if existing_hash == incoming_hash:
-                return WriteResult(WriteOutcome.DUPLICATE, existing_hash)
-            return WriteResult(WriteOutcome.CONFLICT, existing_hash)
+            stored: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            differences = identity_differences(item, stored)
+            if differences:
+                return WriteResult(WriteOutcome.CONFLICT, stored, differences)
+            return WriteResult(WriteOutcome.DUPLICATE, stored)
         return WriteResult(WriteOutcome.PERSISTED)
 
 
@@ -71,18 +77,22 @@ class PayloadStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
 
-    def put(self, kind: str, owner_id: str, body: bytes) -> ClaimCheck:
+    def claim_for(self, kind: str, owner_id: str, body: bytes) -> ClaimCheck:
+        """Where ``body`` will live (pure: nothing is written yet)."""
         digest = hashlib.sha256(body).hexdigest()
-        owner = hashlib.sha256(owner_id.encode("utf-8")).hexdigest()
+        owner = hashlib.sha256(owner_id.encode("utf-8", "surrogatepass")).hexdigest()
         key = f"{self.prefix}/{kind}/{owner[:2]}/{owner}/{digest}.json"
-        self._client().put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
-        )
         return ClaimCheck(bucket=self.bucket, key=key, sha256=digest, size_bytes=len(body))
+
+    def put(self, claim: ClaimCheck, body: bytes) -> ClaimCheck:
+        self._client().put_object(
+            Bucket=claim.bucket, Key=claim.key, Body=body, ContentType="application/json"
+        )
+        return claim
 
 
 class ConflictQueue:
-    """Quarantines an event whose unique_id is already stored with a different payload."""
+    """Quarantines an event whose unique_id is already stored as another event."""
 
     def __init__(self, *, sqs: ClientFactory, queue_url: str, payloads: PayloadStore) -> None:
         self._client = sqs
@@ -94,23 +104,32 @@ class ConflictQueue:
         *,
         event: Mapping[str, Any],
         unique_id: str,
-        stored_hash: str | None,
-        incoming_hash: str,
+        incoming: Mapping[str, Any],
+        result: WriteResult,
     ) -> None:
+        def value(item: Mapping[str, Any], name: str) -> Any:
+            attribute = item.get(name)
+            return attribute.get("S") if isinstance(attribute, dict) else None
+
         report: dict[str, Any] = {
             "reason": (
-                "conflict: an item with this unique_id is already stored with a different "
-                "payload_hash; nothing was overwritten"
+                "conflict: an item with this unique_id is already stored as another event "
+                f"(different {', '.join(result.differences)}); nothing was overwritten"
             ),
             "unique_id": unique_id,
-            "stored_payload_hash": stored_hash,
-            "incoming_payload_hash": incoming_hash,
+            "differences": list(result.differences),
+            "stored_payload_hash": value(result.stored, "payload_hash"),
+            "incoming_payload_hash": value(incoming, "payload_hash"),
+            "stored_event_name": value(result.stored, "event_name"),
+            "stored_source": value(result.stored, "source"),
             "event": event,
         }
         body = json.dumps(report, separators=(",", ":"), default=str)
-        if len(body.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES - 4096:
+        if len(body.encode("utf-8")) > spec.SQS_MAX_MESSAGE_BYTES - _REPORT_HEADROOM_BYTES:
             document = json.dumps(event, separators=(",", ":"), default=str).encode("utf-8")
-            claim = self._payloads.put("conflicts", unique_id, document)
+            claim = self._payloads.put(
+                self._payloads.claim_for("conflicts", unique_id, document), document
+            )
             report["event"] = None
             report["event_claim_check"] = {
                 "bucket": claim.bucket,

@@ -1,11 +1,13 @@
 """Follow-up events: which stored events yield one, what it carries, and how it is emitted.
 
-The rule: an event_name ending in ``UpdatedEvent`` yields a ``ValidatableEvent``; one ending in
-``ValidatedEvent`` yields an ``IndexableEvent``. Nothing else does, and a follow-up never yields
-another (by its source or by its detail type).
+The rules are configuration (``FOLLOW_UP_RULES``, spec.FollowUpRule; default: ``*UpdatedEvent``
+-> ``ValidatableEvent``, ``*ValidatedEvent`` -> ``IndexableEvent``). The first rule whose suffix
+ends the event's detail-type decides. Nothing from the follow-up source, and no event named like
+a follow-up type, ever yields one (the spec refuses rule sets that could loop).
 
-A follow-up is itself an event on the bus, so the persister stores it too. Its id sits at the
-contract's event-id path, so a follow-up emitted twice (after a crash or a retry) is stored once.
+A follow-up is itself an event on the bus, so the persister stores it too. Its id,
+uuid5(namespace, "<type>:<source unique_id>"), sits at the contract's event-id path, so a
+follow-up emitted twice (after a crash, a lost response or a retry) is stored once.
 """
 
 from __future__ import annotations
@@ -18,21 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import ContractSettings, EventRecord
+from . import spec
 from .errors import FollowUpEmissionError
-
-# (event-name suffix, follow-up detail type), checked in order.
-FOLLOW_UP_RULES: tuple[tuple[str, str], ...] = (
-    ("UpdatedEvent", "ValidatableEvent"),
-    ("ValidatedEvent", "IndexableEvent"),
-)
-FOLLOW_UP_DETAIL_TYPES = frozenset(detail_type for _, detail_type in FOLLOW_UP_RULES)
+from .record import EventRecord
+from .settings import Settings
 
 # Fixed namespace: follow_up_id = uuid5(namespace, "<detail type>:<source unique_id>").
 FOLLOW_UP_NAMESPACE = uuid.UUID("5b0c7d1e-1f5e-4f38-9a43-6a8f3c2d9e10")
-
-# PutEvents takes at most 10 entries per call.
-MAX_ENTRIES_PER_CALL = 10
 
 
 @dataclass(frozen=True)
@@ -42,17 +36,24 @@ class FollowUp:
     detail: dict[str, Any]
 
 
-def follow_up_type(event_name: str, source: str, follow_up_source: str) -> str | None:
+def follow_up_type(
+    event_name: str,
+    source: str,
+    *,
+    follow_up_source: str,
+    rules: Sequence[spec.FollowUpRule] = spec.DEFAULT_FOLLOW_UP_RULES,
+) -> str | None:
     """The follow-up detail type this event yields, or None."""
-    if source == follow_up_source or event_name in FOLLOW_UP_DETAIL_TYPES:
+    if source == follow_up_source or any(event_name == r.detail_type for r in rules):
         return None
-    for suffix, detail_type in FOLLOW_UP_RULES:
-        if event_name.endswith(suffix):
-            return detail_type
+    for rule in rules:
+        if event_name.endswith(rule.suffix):
+            return rule.detail_type
     return None
 
 
 def follow_up_id(detail_type: str, source_unique_id: str) -> str:
+    """Deterministic: the same source event always yields the same follow-up id."""
     return str(uuid.uuid5(FOLLOW_UP_NAMESPACE, f"{detail_type}:{source_unique_id}"))
 
 
@@ -71,10 +72,15 @@ def _place(detail: dict[str, Any], path: tuple[str, ...], value: str) -> None:
 
 
 def follow_up_for(
-    record: EventRecord, *, follow_up_source: str, settings: ContractSettings
+    record: EventRecord, *, follow_up_source: str, settings: Settings
 ) -> FollowUp | None:
     """The follow-up a stored record yields, or None."""
-    detail_type = follow_up_type(record.event_name, record.source, follow_up_source)
+    detail_type = follow_up_type(
+        record.event_name,
+        record.source,
+        follow_up_source=follow_up_source,
+        rules=settings.follow_up_rules,
+    )
     if detail_type is None:
         return None
     fid = follow_up_id(detail_type, record.unique_id)
@@ -112,6 +118,7 @@ class FollowUpEmitter:
         attempts: int = 4,
         base_delay_seconds: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self._client = events_client
         self._bus_name = bus_name
@@ -119,6 +126,12 @@ class FollowUpEmitter:
         self._attempts = attempts
         self._base_delay = base_delay_seconds
         self._sleep = sleep
+        self._jitter = jitter
+
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1, 2, ...): base * 2**(retry-1), jittered
+        by a factor from 0.5 to 1.5."""
+        return self._base_delay * (2 ** (retry - 1)) * (0.5 + self._jitter())
 
     def emit(self, follow_ups: Sequence[FollowUp]) -> EmitReport:
         report = EmitReport()
@@ -131,16 +144,16 @@ class FollowUpEmitter:
             }
             for f in follow_ups
         ]
-        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            self._emit_batch(entries[start : start + MAX_ENTRIES_PER_CALL], report)
+        per_call = spec.EVENTBRIDGE_MAX_ENTRIES_PER_PUT
+        for start in range(0, len(entries), per_call):
+            self._emit_batch(entries[start : start + per_call], report)
         return report
 
     def _emit_batch(self, pending: list[dict[str, Any]], report: EmitReport) -> None:
         codes: list[str] = []
         for attempt in range(self._attempts):
             if attempt:
-                delay = self._base_delay * (2 ** (attempt - 1))
-                self._sleep(delay * (0.5 + random.random()))
+                self._sleep(self.delay(attempt))
             response = self._client().put_events(Entries=pending)
             results = response.get("Entries", [])
             failed = [
@@ -156,10 +169,10 @@ class FollowUpEmitter:
             report.failed_entries += len(failed)
             codes = sorted({str(result.get("ErrorCode")) for _, result in failed})
             pending = [entry for entry, _ in failed]
-        error = FollowUpEmissionError(
+        raise FollowUpEmissionError(
             f"{len(pending)} follow-up event(s) still rejected by PutEvents after "
             f"{self._attempts} attempts (error codes: {', '.join(codes)}); the invocation "
-            "fails so Lambda retries it, and the idempotent write makes that safe"
+            "fails so Lambda retries it, and the idempotent write makes that safe",
+            emitted=report.emitted,
+            failed_entries=report.failed_entries,
         )
-        error.report = report
-        raise error

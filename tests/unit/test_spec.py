@@ -1,0 +1,83 @@
+"""The spec: what infrastructure hands the runtime, encoded and decoded in one place."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from kahula_core import spec
+from kahula_core.errors import ConfigurationError
+from kahula_core.settings import Settings
+
+NAMES = st.from_regex(r"[A-Z][A-Za-z0-9]{0,20}", fullmatch=True)
+
+
+@given(pairs=st.lists(st.tuples(NAMES, NAMES), max_size=5))
+def test_follow_up_rules_round_trip_or_are_refused_as_a_set(pairs):
+    rules = [spec.FollowUpRule(suffix, detail_type) for suffix, detail_type in pairs]
+    try:
+        checked = spec.check_follow_up_rules(rules)
+    except spec.SpecError:
+        return
+    # GIVEN a valid rule set WHEN encoded for the function and decoded THEN it is the same
+    # (an empty set is kept: "no follow-ups" is a valid configuration, unlike "unset")
+    assert spec.decode_follow_up_rules(spec.encode_follow_up_rules(checked)) == checked
+
+
+@pytest.mark.parametrize(
+    ("rules", "fragment"),
+    [
+        ([("UpdatedEvent", "AEvent"), ("UpdatedEvent", "BEvent")], "repeat the suffix"),
+        ([("UpdatedEvent", "ValidatedEvent"), ("ValidatedEvent", "X")], "would yield a follow-up"),
+        ([("Event", "AuditEvent")], "would yield a follow-up"),
+    ],
+)
+def test_rule_sets_that_are_ambiguous_or_loop_are_refused(rules, fragment):
+    with pytest.raises(spec.SpecError, match=fragment):
+        spec.encode_follow_up_rules(spec.FollowUpRule(s, t) for s, t in rules)
+
+
+def test_absent_follow_up_rules_mean_the_defaults():
+    assert Settings.from_environment({}).follow_up_rules == spec.DEFAULT_FOLLOW_UP_RULES
+
+
+def test_contract_paths_round_trip_through_the_environment():
+    paths = spec.ContractPaths(
+        event_id_path="detail.header.id",
+        hash_excluded_paths=("detail.header.sent_at",),
+        max_inline_item_bytes=1000,
+    )
+    settings = Settings.from_environment(paths.to_environment())
+    assert settings.paths == paths
+    assert settings.event_id_path == ("detail", "header", "id")
+    assert settings.hash_excluded_paths == (("header", "sent_at"),)
+
+
+def test_indexed_attributes_round_trip_into_key_limits():
+    text = spec.encode_indexed_attributes([("timestamp", "RANGE"), ("saga_id", "HASH")])
+    assert text == "saga_id:HASH,timestamp:RANGE"
+    assert spec.decode_indexed_attributes(text) == dict(spec.KEY_ATTRIBUTES)
+    assert spec.decode_indexed_attributes("domain:RANGE")["domain"] == 1024
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        ({spec.Env.EVENT_ID_PATH: "detail..id"}, "event_id_path"),
+        ({spec.Env.HASH_EXCLUDED_PATHS: "metadata.saga_id"}, "under 'detail.'"),
+        ({spec.Env.MAX_INLINE_ITEM_BYTES: "lots"}, "not an integer"),
+        ({spec.Env.MAX_INLINE_ITEM_BYTES: "500000"}, "409600-byte item limit"),
+        ({spec.Env.FOLLOW_UP_RULES: "not json"}, "JSON list of [suffix, detail type] pairs"),
+        ({spec.Env.FOLLOW_UP_RULES: '["ab"]'}, "JSON list of [suffix, detail type] pairs"),
+        ({spec.Env.FOLLOW_UP_RULES: '[["Updated Event", "X"]]'}, "letters and digits"),
+        ({spec.Env.INDEXED_ATTRIBUTES: "payload:HASH"}, "'payload' cannot key an index"),
+        ({spec.Env.INDEXED_ATTRIBUTES: "saga_id:SORT"}, "HASH or RANGE"),
+    ],
+)
+def test_a_bad_environment_value_is_a_configuration_error_naming_it(environ, fragment):
+    # GIVEN a function environment with one bad value WHEN the settings are read
+    # THEN a ConfigurationError names the problem (never a raw ValueError or JSON error)
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_environment(environ)
+    assert type(caught.value) is ConfigurationError
+    assert fragment in str(caught.value)
