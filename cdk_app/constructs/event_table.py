@@ -37,8 +37,9 @@ class EventTable(Construct):
     arguments of ``dynamodb.Table`` merged over the defaults (the key schema is the
     contract's and cannot be changed).
 
-    ``key_attributes`` names every attribute a key or index of this table is built on: the
-    persister checks those against DynamoDB's key-size limits before it writes.
+    ``key_attributes`` names every attribute a key or index of this table is built on, with its
+    role (``HASH`` or ``RANGE``): the persister checks those against DynamoDB's key-size limits
+    before it writes.
     """
 
     def __init__(
@@ -78,7 +79,7 @@ class EventTable(Construct):
             "Encrypted at rest with the AWS managed key (aws/dynamodb), with no key to administer "
             "or lose; a customer managed key is an escape hatch away when policy demands.",
         )
-        keys = [PARTITION_KEY]
+        keys = [(PARTITION_KEY, "HASH")]
         timestamp = dynamodb.Attribute(name="timestamp", type=dynamodb.AttributeType.STRING)
         for wanted, index_name, key in (
             (props.saga_index, SAGA_INDEX, "saga_id"),
@@ -91,5 +92,5 @@ class EventTable(Construct):
                     sort_key=timestamp,
                     projection_type=dynamodb.ProjectionType.KEYS_ONLY,
                 )
-                keys += [key, timestamp.name]
-        self.key_attributes: tuple[str, ...] = tuple(dict.fromkeys(keys))
+                keys += [(key, "HASH"), (timestamp.name, "RANGE")]
+        self.key_attributes: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(keys))

@@ -187,7 +187,9 @@ class Persister(Construct):
         )
         self.props = props = props or PersisterProps()
         bus = event_bus.bus if isinstance(event_bus, EventBus) else event_bus
-        key_attributes = table.key_attributes if isinstance(table, EventTable) else ("unique_id",)
+        key_attributes = (
+            table.key_attributes if isinstance(table, EventTable) else (("unique_id", "HASH"),)
+        )
         table = table.table if isinstance(table, EventTable) else table
         self.follow_up_source = props.follow_up_source or spec.follow_up_source(
             naming.prefix if naming else DEFAULT_PREFIX
@@ -298,7 +300,7 @@ class Persister(Construct):
             spec.Env.PAYLOAD_PREFIX: prefix,
             spec.Env.FOLLOW_UP_SOURCE: self.follow_up_source,
             spec.Env.FOLLOW_UP_RULES: spec.encode_follow_up_rules(props.follow_up_rules),
-            spec.Env.INDEXED_ATTRIBUTES: ",".join(key_attributes),
+            spec.Env.INDEXED_ATTRIBUTES: spec.encode_indexed_attributes(key_attributes),
             **props.contract.to_environment(),
             spec.Env.POWERTOOLS_SERVICE_NAME: spec.PERSISTER_SERVICE_NAME,
             spec.Env.POWERTOOLS_METRICS_NAMESPACE: self.metrics_namespace,

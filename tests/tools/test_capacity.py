@@ -121,7 +121,7 @@ def test_a_reserved_concurrency_in_the_template_becomes_the_binding_limit():
     first, first_verified = binding(result), binding(result, verified_only=True)
     # THEN it derives from the reserved concurrency, and the action is to raise it
     assert first.quota.endswith("(reserved)")
-    assert "persister_reserved_concurrency" in first.action
+    assert "PersisterProps.reserved_concurrency" in first.action
     assert first_verified.quota == "Lambda concurrent executions (L-B99A9384) (reserved)"
     assert first_verified.limit == 5
 
@@ -249,7 +249,7 @@ def test_json_names_the_binding_quota_per_environment(tmp_path, capsys):
     assert dev["binding_verified_events_per_second"] == pytest.approx(
         5 / (lambda_ms_per_event(read_deployment(template()), Traffic()) / 1000)
     )
-    assert "persister_reserved_concurrency" in dev["action"]
+    assert "PersisterProps.reserved_concurrency" in dev["action"]
 
 
 def test_a_missing_cdk_out_is_a_clear_error(tmp_path, capsys):
