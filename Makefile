@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost bench cost clean
+.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost bench cost clean mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -88,6 +88,10 @@ bench: dev ## benchmarks: ratios measured in one run (handler CPU, cold start, s
 cost: dev ## cost per million events for each environment's synthesized configuration
 	python -m bench.cost
 	python -m bench.cost --follow-up-share 0.5
+
+mutate: dev ## mutation testing of the core's store, persist, record, hashing, attributes (slow; not in CI)
+	mutmut run
+	mutmut results
 
 clean: ## remove build output (keeps .venv/ and node_modules/)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo
