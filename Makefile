@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost bench cost clean
+.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost bench cost clean mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -96,6 +96,10 @@ cost: dev ## cost per million events for each environment's synthesized configur
 capacity: dev ## event rate at which each AWS quota binds, per environment (and what to raise)
 	python -m bench.capacity
 	python -m bench.capacity --follow-up-share 0.5
+
+mutate: dev ## mutation testing of the core's store, persist, record, hashing, attributes (slow; not in CI)
+	mutmut run
+	mutmut results
 
 clean: ## remove build output (keeps .venv/ and node_modules/)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo

@@ -85,3 +85,10 @@ def test_a_number_below_a_double_arrives_as_zero_and_is_stored_as_zero():
 def test_a_double_outside_dynamodbs_range_is_refused_with_the_range(value, fragment):
     with pytest.raises(UnstorableValueError, match=f"magnitude {fragment} is outside DynamoDB"):
         to_attribute_value({"n": value})
+
+
+def test_keys_are_ordered_by_utf16_code_units_as_rfc_8785_says():
+    # U+1F680 is D83D DE80 in UTF-16: before U+FFFF there, after it by code point
+    value = {"\uffff": 1, "\U0001f680": 2, "a": 3}
+    assert canonical_json(value) == '{"a":3,"\U0001f680":2,"\uffff":1}'.encode()
+    assert canonical_json(value) == rfc8785.dumps(value)
