@@ -16,6 +16,7 @@ from aws_cdk import App
 from cdk_app.config import (
     DEFAULT_PREFIX,
     ConfigError,
+    pin_accounts,
     select_environments,
     validate_prefix,
 )
@@ -25,10 +26,12 @@ from stacks import build_app
 def main() -> None:
     app = App()
     try:
-        configs = select_environments(
-            app.node.try_get_context("env"),
-            default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
-            default_region=os.environ.get("CDK_DEFAULT_REGION"),
+        # Accounts are pinned only when the CLI found credentials (cdk_app/config.py).
+        configs = pin_accounts(
+            select_environments(app.node.try_get_context("env")),
+            app.node.try_get_context("accounts") or {},
+            caller_account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+            caller_region=os.environ.get("CDK_DEFAULT_REGION"),
         )
         prefix = validate_prefix(app.node.try_get_context("prefix") or DEFAULT_PREFIX)
     except ConfigError as exc:

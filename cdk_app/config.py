@@ -66,6 +66,9 @@ class EnvironmentConfig:
     name: str = knob("", "environment name: stack `{prefix}-{name}`, resource suffix")
     account: str | None = knob(None, "AWS account; else CDK_DEFAULT_ACCOUNT")
     region: str | None = knob(None, "AWS region; else CDK_DEFAULT_REGION")
+    named_account_required: bool = knob(
+        True, "with credentials, synth needs cdk.json `accounts` to name its account + region"
+    )
 
     # Event bus
     producer_account_ids: tuple[str, ...] = knob((), "accounts allowed to put events")
@@ -176,6 +179,7 @@ def _problems(c: EnvironmentConfig) -> list[str]:
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {
     "dev": EnvironmentConfig(
         name="dev",
+        named_account_required=False,
         replay_archive_retention_days=7,
         retain_data=False,
         log_retention_days=14,
@@ -224,6 +228,48 @@ def select_environments(
         replace(c, account=c.account or default_account, region=c.region or default_region)
         for c in chosen
     ]
+
+
+def pin_accounts(
+    configs: list[EnvironmentConfig],
+    accounts: Any,
+    *,
+    caller_account: str | None,
+    caller_region: str | None,
+) -> list[EnvironmentConfig]:
+    """Each environment's account and region when synthesizing with credentials.
+
+    ``accounts`` is cdk.json's context ``accounts``: ``{"prod": {"account": "123456789012",
+    "region": "eu-west-1"}}``. ``caller_account`` is the CLI's CDK_DEFAULT_ACCOUNT, set only
+    when it found credentials. Without credentials nothing is pinned (offline synth, as CI
+    runs it). With them, an environment with ``named_account_required`` must be named, and
+    when a single environment is synthesized (``-c env=NAME``: deploy, diff) the credentials
+    must be for its account; with several, each stack is pinned to its own account, so the
+    CLI cannot deploy it into another.
+    """
+    if not isinstance(accounts, dict):
+        raise ConfigError("context 'accounts' must map environment names to {account, region}")
+    if caller_account is None:
+        return [replace(c, region=c.region or caller_region) for c in configs]
+    out = []
+    for c in configs:
+        named = accounts.get(c.name) or {}
+        account = c.account or named.get("account")
+        region = c.region or named.get("region") or caller_region
+        where = f"context accounts.{c.name} in cdk.json"
+        if c.named_account_required and not (account and (c.region or named.get("region"))):
+            raise ConfigError(
+                f"environment {c.name!r} must name its account and region before anything "
+                f'runs with credentials: set {where} to {{"account": ..., "region": ...}}'
+            )
+        if len(configs) == 1 and account and account != caller_account:
+            raise ConfigError(
+                f"refusing environment {c.name!r}: the credentials are for account "
+                f"{caller_account}, but {c.name} is account {account} ({where}); use "
+                f"credentials for {account}"
+            )
+        out.append(replace(c, account=account or caller_account, region=region))
+    return out
 
 
 def validate_prefix(prefix: str) -> str:
