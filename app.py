@@ -4,6 +4,7 @@
 cdk synth                 # every environment
 cdk synth -c env=prod     # one environment
 cdk synth -c prefix=acme  # another resource-name prefix (default: kahula)
+cdk deploy -c github-repo=ORG/REPO -c github-environments=dev kahula-github-deploy
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cdk_app.config import (
     validate_prefix,
 )
 from stacks import build_app
+from stacks.deploy_role_stack import DeployRoleStack
 
 
 def main() -> None:
@@ -37,6 +39,23 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"error: {exc}")
     build_app(app, configs, prefix=prefix)
+    # The GitHub deploy role, one per account, only when asked for (README, "First deploy").
+    repository = app.node.try_get_context("github-repo")
+    if repository:
+        environments = app.node.try_get_context("github-environments") or ",".join(
+            c.name for c in select_environments(None)
+        )
+        try:
+            DeployRoleStack(
+                app,
+                f"{prefix}-github-deploy",
+                repository=repository,
+                environments=[e.strip() for e in environments.split(",") if e.strip()],
+                prefix=prefix,
+                existing_provider_arn=app.node.try_get_context("github-oidc-provider-arn"),
+            )
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
     app.synth()
 
 
