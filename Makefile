@@ -11,21 +11,26 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost bench cost clean mutate
+.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost clean mutate lock deploy-role
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
 
 dev: $(VENV)/.installed node_modules/.installed ## set up .venv/ and node_modules/ (idempotent)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/persister/requirements.txt
+# Installs the lock (every transitive dependency pinned, with hashes), not the loose files.
+$(VENV)/.installed: requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	@# The checkout's runtime packages (kahula_core, persister) on the venv's path, as an
 	@# editable install would put them: app.py, local/, bench/ and scripts/ import them.
 	$(BIN)/python -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'kahula-checkout.pth').write_text('$(CURDIR)/lambdas\n')"
 	@touch $@
+
+lock: ## re-resolve requirements-dev.lock after editing a requirements*.txt pin
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --output-file requirements-dev.lock requirements-dev.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -72,11 +77,21 @@ synth: dev ## synthesize every environment (or ENV=name) into cdk.out/, offline
 
 BASE ?= origin/main
 diff: dev ## offline template diff vs a git ref: make diff BASE=main [ENV=prod] [ALLOW_REPLACEMENT=stack/id]
-	python -m scripts.template_diff --base "$(BASE)" $(if $(ENV),--env $(ENV),)
+	python -m scripts.template_diff --base "$(BASE)" $(if $(ENV),--env $(ENV),) \
+		--allow-replacement "$(ALLOW_REPLACEMENT)"
 
-deploy: dev ## deploy one environment: make deploy ENV=dev (needs AWS credentials)
+PREFIX ?= kahula
+deploy: dev ## gate against the deployed stack, then deploy it: make deploy ENV=dev (credentials)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|staging|prod"; exit 2; }
-	$(CDK) deploy -c env=$(ENV) --require-approval broadening
+	python -m scripts.deploy_gate --env $(ENV) --output cdk.out.gated \
+		--allow-replacement "$(ALLOW_REPLACEMENT)"
+	$(CDK) deploy --app cdk.out.gated --require-approval broadening $(PREFIX)-$(ENV)
+
+deploy-role: dev ## the GitHub OIDC deploy role in this account: make deploy-role REPO=org/name ENVIRONMENTS=dev
+	@test -n "$(REPO)" || { echo "usage: make deploy-role REPO=org/name ENVIRONMENTS=dev[,staging]"; exit 2; }
+	$(CDK) deploy -c github-repo=$(REPO) $(if $(ENVIRONMENTS),-c github-environments=$(ENVIRONMENTS),) \
+		$(if $(OIDC_PROVIDER_ARN),-c github-oidc-provider-arn=$(OIDC_PROVIDER_ARN),) \
+		--require-approval broadening $(PREFIX)-github-deploy
 
 demo: dev ## run the whole pipeline locally on an embedded AWS (moto)
 	python -m local.demo
@@ -102,4 +117,4 @@ mutate: dev ## mutation testing of the core's store, persist, record, hashing, a
 	mutmut results
 
 clean: ## remove build output (keeps .venv/ and node_modules/)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf cdk.out cdk.out.gated .pytest_cache .mypy_cache .ruff_cache .demo

@@ -4,6 +4,7 @@
 cdk synth                 # every environment
 cdk synth -c env=prod     # one environment
 cdk synth -c prefix=acme  # another resource-name prefix (default: kahula)
+cdk deploy -c github-repo=ORG/REPO -c github-environments=dev kahula-github-deploy
 """
 
 from __future__ import annotations
@@ -16,24 +17,45 @@ from aws_cdk import App
 from cdk_app.config import (
     DEFAULT_PREFIX,
     ConfigError,
+    pin_accounts,
     select_environments,
     validate_prefix,
 )
 from stacks import build_app
+from stacks.deploy_role_stack import DeployRoleStack
 
 
 def main() -> None:
     app = App()
     try:
-        configs = select_environments(
-            app.node.try_get_context("env"),
-            default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
-            default_region=os.environ.get("CDK_DEFAULT_REGION"),
+        # Accounts are pinned only when the CLI found credentials (cdk_app/config.py).
+        configs = pin_accounts(
+            select_environments(app.node.try_get_context("env")),
+            app.node.try_get_context("accounts") or {},
+            caller_account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+            caller_region=os.environ.get("CDK_DEFAULT_REGION"),
         )
         prefix = validate_prefix(app.node.try_get_context("prefix") or DEFAULT_PREFIX)
     except (ConfigError, ValueError) as exc:
         sys.exit(f"error: {exc}")
     build_app(app, configs, prefix=prefix)
+    # The GitHub deploy role, one per account, only when asked for (README, "First deploy").
+    repository = app.node.try_get_context("github-repo")
+    if repository:
+        environments = app.node.try_get_context("github-environments") or ",".join(
+            c.name for c in select_environments(None)
+        )
+        try:
+            DeployRoleStack(
+                app,
+                f"{prefix}-github-deploy",
+                repository=repository,
+                environments=[e.strip() for e in environments.split(",") if e.strip()],
+                prefix=prefix,
+                existing_provider_arn=app.node.try_get_context("github-oidc-provider-arn"),
+            )
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
     app.synth()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 from kahula_core.spec import ContractPaths, FollowUpRule
 
@@ -30,6 +31,7 @@ __all__ = [
     "EnvironmentConfig",
     "FollowUpRule",
     "Naming",
+    "pin_accounts",
     "select_environments",
     "validate_prefix",
 ]
@@ -46,6 +48,9 @@ class EnvironmentConfig:
     name: str = knob("", "environment name: stack `{prefix}-{name}`, resource suffix")
     account: str | None = knob(None, "AWS account; else CDK_DEFAULT_ACCOUNT")
     region: str | None = knob(None, "AWS region; else CDK_DEFAULT_REGION")
+    named_account_required: bool = knob(
+        True, "with credentials, synth needs cdk.json `accounts` to name its account + region"
+    )
     termination_protection: bool = knob(True, "CloudFormation termination protection")
     bus: EventBusProps = nested(EventBusProps, "the event bus (`EventBusProps`)")
     table: EventTableProps = nested(EventTableProps, "the events table (`EventTableProps`)")
@@ -73,6 +78,7 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
     """An environment whose data goes with its stack: nothing retained, short retention."""
     return EnvironmentConfig(
         name=name,
+        named_account_required=False,
         termination_protection=False,
         bus=EventBusProps(archive_retention_days=7),
         table=EventTableProps(retain=False),
@@ -139,6 +145,48 @@ def select_environments(
         replace(c, account=c.account or default_account, region=c.region or default_region)
         for c in chosen
     ]
+
+
+def pin_accounts(
+    configs: list[EnvironmentConfig],
+    accounts: Any,
+    *,
+    caller_account: str | None,
+    caller_region: str | None,
+) -> list[EnvironmentConfig]:
+    """Each environment's account and region when synthesizing with credentials.
+
+    ``accounts`` is cdk.json's context ``accounts``: ``{"prod": {"account": "123456789012",
+    "region": "eu-west-1"}}``. ``caller_account`` is the CLI's CDK_DEFAULT_ACCOUNT, set only
+    when it found credentials. Without credentials nothing is pinned (offline synth, as CI
+    runs it). With them, an environment with ``named_account_required`` must be named, and
+    when a single environment is synthesized (``-c env=NAME``: deploy, diff) the credentials
+    must be for its account; with several, each stack is pinned to its own account, so the
+    CLI cannot deploy it into another.
+    """
+    if not isinstance(accounts, dict):
+        raise ConfigError("context 'accounts' must map environment names to {account, region}")
+    if caller_account is None:
+        return [replace(c, region=c.region or caller_region) for c in configs]
+    out = []
+    for c in configs:
+        named = accounts.get(c.name) or {}
+        account = c.account or named.get("account")
+        region = c.region or named.get("region") or caller_region
+        where = f"context accounts.{c.name} in cdk.json"
+        if c.named_account_required and not (account and (c.region or named.get("region"))):
+            raise ConfigError(
+                f"environment {c.name!r} must name its account and region before anything "
+                f'runs with credentials: set {where} to {{"account": ..., "region": ...}}'
+            )
+        if len(configs) == 1 and account and account != caller_account:
+            raise ConfigError(
+                f"refusing environment {c.name!r}: the credentials are for account "
+                f"{caller_account}, but {c.name} is account {account} ({where}); use "
+                f"credentials for {account}"
+            )
+        out.append(replace(c, account=account or caller_account, region=region))
+    return out
 
 
 def validate_prefix(prefix: str) -> str:
