@@ -27,6 +27,7 @@ from cdk_app.constructs import (
     Persister,
 )
 from cdk_app.constructs.event_archive import PAYLOADS_PREFIX
+from cdk_app.constructs.monitoring import MonitoringProps
 from cdk_app.naming import Names
 
 # CloudWatch's retention periods (config.LOG_RETENTION_DAYS) by their CDK enum names.
@@ -167,8 +168,7 @@ class EventPersistenceStack(Stack):
         monitoring = Monitoring(
             self,
             "Monitoring",
-            name_prefix=f"{prefix}-{config.name}",
-            function=persister.function,
+            functions={"persister": persister.function},
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
@@ -176,7 +176,6 @@ class EventPersistenceStack(Stack):
                 "archive": archive.rule,
                 **{t.removesuffix("Event").lower(): r for t, r in routing.rules.items()},
             },
-            event_bus_name=names.event_bus,
             dead_letter_queues={
                 "persister-failed": persister.failure_queue,
                 "persister-undeliverable": persister.undeliverable_queue,
@@ -190,10 +189,13 @@ class EventPersistenceStack(Stack):
             },
             metrics_namespace=names.metrics_namespace,
             service_name=SERVICE_NAME,
-            freshness_threshold=Duration.seconds(config.archive_freshness_alarm_seconds),
-            write_latency_threshold_ms=config.write_latency_alarm_ms,
-            alarm_email=config.alarm_email,
-            retain=config.retain_data,
+            name_prefix=f"{prefix}-{config.name}",
+            props=MonitoringProps(
+                alarm_email=config.alarm_email,
+                archive_freshness_alarm_seconds=config.archive_freshness_alarm_seconds,
+                write_latency_alarm_ms=config.write_latency_alarm_ms,
+                retain=config.retain_data,
+            ),
         )
 
         self.event_bus = bus
