@@ -40,10 +40,9 @@ _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 _ABOVE = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 _BELOW = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
-# Firehose's buffer interval is at most 900 s and records wait in the stream for up to 24 h
-# (Firehose API reference, BufferingHints; Firehose data delivery): a freshness alarm below the
-# first would fire on healthy buffering, one above the second could never fire.
-_FRESHNESS_RANGE = (900, 86_400)
+# Firehose keeps a record it cannot deliver for 24 hours (Firehose developer guide, "Data
+# delivery failure handling"): a freshness threshold beyond that could never be reached.
+_MAX_FRESHNESS_SECONDS = 86_400
 
 
 def _knob(default: Any, doc: str) -> Any:
@@ -54,25 +53,22 @@ def _knob(default: Any, doc: str) -> Any:
 class MonitoringProps:
     """What an operator may tune; every default is what the platform runs with."""
 
-    alarm_email: str | None = _knob(None, "email address subscribed to the alarm topic")
+    alarm_email: str | None = _knob(None, "email subscribed to the alarm topic")
     archive_freshness_alarm_seconds: int = _knob(
-        1800, "age of the oldest record in the archive stream that alarms (900 to 86400)"
+        1800, "archive record age that alarms (above the buffer interval)"
     )
-    write_latency_alarm_ms: int = _knob(
-        50, "PutItem p99 latency (ms) that alarms when exceeded for three 5-minute periods"
-    )
-    retain: bool = _knob(True, "keep the alarm topic's KMS key when the stack is deleted")
-    dashboard_range_hours: int = _knob(3, "time range (hours) the dashboard opens with")
+    write_latency_alarm_ms: int = _knob(50, "PutItem p99 latency that alarms (15 min)")
+    retain: bool = _knob(True, "RETAIN the alarm topic's key on stack deletion")
+    dashboard_range_hours: int = _knob(3, "hours the dashboard shows when opened")
 
     def __post_init__(self) -> None:
         if self.alarm_email is not None and not _EMAIL.fullmatch(self.alarm_email):
             raise ValueError(f"alarm_email={self.alarm_email!r} is not an email address")
-        low, high = _FRESHNESS_RANGE
-        if not low <= self.archive_freshness_alarm_seconds <= high:
+        if not 0 < self.archive_freshness_alarm_seconds <= _MAX_FRESHNESS_SECONDS:
             raise ValueError(
                 f"archive_freshness_alarm_seconds={self.archive_freshness_alarm_seconds} must "
-                f"be from {low} (Firehose's longest buffer interval) to {high} (how long "
-                "Firehose keeps undelivered records)"
+                f"be positive and at most {_MAX_FRESHNESS_SECONDS}: Firehose keeps undelivered "
+                "records for 24 hours, so an older record cannot exist"
             )
         if self.dashboard_range_hours <= 0:
             raise ValueError(f"dashboard_range_hours={self.dashboard_range_hours} must be positive")
