@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 import cdk_monitoring_constructs as mc
-from aws_cdk import ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token
+from aws_cdk import ArnFormat, CfnResource, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -308,6 +308,12 @@ class Monitoring(Construct):
         )
         dashboard = dashboards.dashboard
         assert dashboard is not None  # create_dashboard=True
+        # Named alarms and the dashboard keep the logical ids they had before the library:
+        # a new logical id with the same physical name would be created, then the old one
+        # deleted by that name, taking the new one with it (or the deploy fails on the name).
+        for name, alarm in self.alarms.items():
+            _keep_logical_id(self, alarm, f"Alarm-{name}")
+        _keep_logical_id(self, dashboard, "Dashboard")
         self.dashboard: cloudwatch.Dashboard = dashboard
         self.facade = facade
 
@@ -561,6 +567,22 @@ def _let_cloudwatch_publish(stack: Stack, topic: sns.ITopic, key: kms.IKey) -> N
             conditions=conditions,
         )
     )
+
+
+def _keep_logical_id(owner: Construct, construct: Construct, former_id: str) -> None:
+    """Give ``construct``'s resource the logical id it had at ``owner/former_id/Resource``.
+
+    The id is asked of the stack (a probe placed at the former path, then removed), so it is
+    exactly what CDK allocated there, wherever ``owner`` sits in the tree.
+    """
+    resource = construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        return
+    holder = Construct(owner, former_id)
+    probe = CfnResource(holder, "Resource", type="Kahula::Probe::Probe")
+    logical_id = Stack.of(owner).get_logical_id(probe)
+    owner.node.try_remove_child(former_id)
+    resource.override_logical_id(logical_id)
 
 
 def _failed_invocations(rule: events.IRule, name: str) -> cloudwatch.Metric:

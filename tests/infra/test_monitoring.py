@@ -311,6 +311,23 @@ def test_only_what_is_given_is_watched():
     }
 
 
+def test_alarms_and_dashboard_keep_their_logical_ids_from_before_the_library(template):
+    # GIVEN named alarms and a named dashboard: a new logical id with the same name would be
+    # created, then the old resource deleted by that name. THEN each keeps the id it had as
+    # Monitoring/Alarm-<name>/Resource and Monitoring/Dashboard/Resource, and no probe is left
+    for name, alarm in _alarms(template).items():
+        (logical_id,) = [
+            k
+            for k, v in _of_type(template, "AWS::CloudWatch::Alarm").items()
+            if v["Properties"] is alarm
+        ]
+        human = "MonitoringAlarm" + name.replace("-", "")
+        assert logical_id[:-8] == human, (name, logical_id)
+    (dashboard,) = _of_type(template, "AWS::CloudWatch::Dashboard")
+    assert dashboard[:-8] == "MonitoringDashboard"
+    assert not [v for v in template["Resources"].values() if v["Type"].startswith("Kahula::")]
+
+
 # ------------------------------------------------------------------------------ topic and key
 
 
