@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+# The runtime packages (kahula_core: the spec both sides share) live in lambdas/.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
 
 from aws_cdk import App
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import App, CfnOutput, Duration, Environment, Stack
+from aws_cdk import App, CfnOutput, Environment, Stack
 from constructs import Construct
 from kahula_core import spec
 
@@ -60,8 +60,7 @@ class EventPersistenceStack(Stack):
         monitoring = Monitoring(
             self,
             "Monitoring",
-            name_prefix=naming.alarm_prefix,
-            function=persister.function,
+            functions={"persister": persister.function},
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
@@ -69,7 +68,6 @@ class EventPersistenceStack(Stack):
                 "archive": archive.rule,
                 **{t.removesuffix("Event").lower(): r for t, r in routing.rules.items()},
             },
-            event_bus_name=naming.event_bus,
             dead_letter_queues={
                 "persister-failed": persister.failure_queue,
                 "persister-undeliverable": persister.undeliverable_queue,
@@ -83,10 +81,8 @@ class EventPersistenceStack(Stack):
             },
             metrics_namespace=naming.metrics_namespace,
             service_name=spec.PERSISTER_SERVICE_NAME,
-            freshness_threshold=Duration.seconds(config.monitoring.archive_freshness_alarm_seconds),
-            write_latency_threshold_ms=config.monitoring.write_latency_alarm_ms,
-            alarm_email=config.monitoring.alarm_email,
-            retain=config.monitoring.retain,
+            name_prefix=naming.alarm_prefix,
+            props=config.monitoring,
         )
 
         self.event_bus = bus

@@ -45,8 +45,8 @@ def test_changing_the_table_key_is_blocked_and_names_the_replacement(copy, base_
     # GIVEN a change to the events table's partition key
     edit(
         copy / "cdk_app/constructs/event_table.py",
-        'partition_key=dynamodb.Attribute(name="unique_id"',
-        'partition_key=dynamodb.Attribute(name="event_key"',
+        'PARTITION_KEY = "unique_id"',
+        'PARTITION_KEY = "event_key"',
     )
     # WHEN it is diffed
     result = make_diff(copy, base_cache)
