@@ -45,8 +45,8 @@ def test_changing_the_table_key_is_blocked_and_names_the_replacement(copy, base_
     # GIVEN a change to the events table's partition key
     edit(
         copy / "cdk_app/constructs/event_table.py",
-        'PARTITION_KEY = "unique_id"',
-        'PARTITION_KEY = "event_key"',
+        "name=PARTITION_KEY, type=dynamodb.AttributeType.STRING",
+        "name=PARTITION_KEY, type=dynamodb.AttributeType.BINARY",
     )
     # WHEN it is diffed
     result = make_diff(copy, base_cache)
