@@ -45,8 +45,11 @@ def test_changing_the_table_key_is_blocked_and_names_the_replacement(copy, base_
     # GIVEN a change to the events table's partition key
     edit(
         copy / "cdk_app/constructs/event_table.py",
-        "name=PARTITION_KEY, type=dynamodb.AttributeType.STRING",
-        "name=PARTITION_KEY, type=dynamodb.AttributeType.BINARY",
+        "name=PARTITION_KEY, type=dynamodb.AttributeType.STRING\n            ),\n",
+        "name=PARTITION_KEY, type=dynamodb.AttributeType.STRING\n            ),\n"
+        "            sort_key=dynamodb.Attribute(\n"
+        '                name="timestamp", type=dynamodb.AttributeType.STRING\n'
+        "            ),\n",
     )
     # WHEN it is diffed
     result = make_diff(copy, base_cache)
