@@ -42,7 +42,7 @@ def make_diff(repo, cache, *extra, base="HEAD", env=None):
 
 
 def test_changing_the_table_key_is_blocked_and_names_the_replacement(copy, base_cache):
-    # GIVEN a change to the events table's partition key
+    # GIVEN a change to the events table's key schema (a sort key added)
     edit(
         copy / "cdk_app/constructs/event_table.py",
         "name=PARTITION_KEY, type=dynamodb.AttributeType.STRING\n            ),\n",
