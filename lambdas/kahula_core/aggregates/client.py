@@ -47,12 +47,18 @@ MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 MAX_AGGREGATE_ID_BYTES = 512
 MAX_NAME_CHARS = 128  # event_type becomes the bus event's detail-type: at most 128 characters
 MAX_EVENT_ID_CHARS = 256
+#: Date buckets one ``stream`` call reads at most (each is one query per shard), so a call
+#: over a long quiet stretch stays bounded; it returns a position to continue from.
+MAX_DAYS_PER_STREAM_CALL = 31
 
 _THROTTLING = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
     "LimitExceededException",
+    # cancellation reason codes of a transaction (TransactWriteItems API reference)
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
 }
 _CONFIGURATION = {
     "ResourceNotFoundException",
@@ -340,7 +346,8 @@ class AggregateStore:
     ) -> Page:
         """Every event with ``since <= timestamp`` (and ``<= until``, default now), in
         ``time_key`` order (time, then aggregate id, then sequence number), across date
-        buckets and their shards. Resume with the returned ``position``.
+        buckets and their shards. Resume with the returned ``position``; a call reads at
+        most 31 date buckets, so a page can be short (even empty) with a position to go on.
 
         Times are the writers' clocks at append: an append that commits late can land
         behind a position already read. For a gap-free feed, consume the outbox instead.
@@ -356,18 +363,22 @@ class AggregateStore:
         events: list[RecordedEvent] = []
         day = datetime.fromtimestamp(since / 1000, tz=UTC).date()
         last_day = datetime.fromtimestamp(until / 1000, tz=UTC).date()
-        low = after if after is not None else schema.time_key(since, "", 0)[:14]
-        high = schema.time_key(until + 1, "", 0)[:14]
-        while day <= last_day and len(events) < limit:
+        low = after if after is not None else f"{since:013d}#"
+        high = f"{until + 1:013d}#"
+        for _ in range(MAX_DAYS_PER_STREAM_CALL):
             date = day.isoformat()
             for item in self._merged_day(date, low, high, after is not None, limit - len(events)):
                 events.append(_event(item))
+            if len(events) >= limit:
+                last = events[-1]
+                key = schema.time_key(last.timestamp, last.aggregate_id, last.sequence_number)
+                return Page(events, _encode_position("stream", {"k": key}))
+            if day >= last_day:
+                return Page(events, None)
             day += timedelta(days=1)
-        if len(events) < limit:
-            return Page(events, None)
-        last = events[-1]
-        key = schema.time_key(last.timestamp, last.aggregate_id, last.sequence_number)
-        return Page(events, _encode_position("stream", {"k": key}))
+        # A long empty stretch: stop after a bounded number of days; resume at the next one.
+        next_day = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+        return Page(events, _encode_position("stream", {"k": f"{next_day - 1:013d}#~"}))
 
     # ------------------------------------------------------------------ internals
     def _merged_day(
