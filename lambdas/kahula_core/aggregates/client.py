@@ -13,6 +13,7 @@ import binascii
 import heapq
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,9 @@ _CONFIGURATION = {
     "ValidationException",
     "SerializationException",
 }
+# Ids and names are inserted into the outbox's JSON input template as they are: no quote,
+# backslash or control character, so the published detail is always valid JSON.
+_UNSAFE = re.compile(r'["\\\x00-\x1f]')
 _PUT_CONDITION = f"attribute_not_exists({schema.SEQUENCE_NUMBER})"
 _CHECK_CONDITION = f"attribute_exists({schema.SEQUENCE_NUMBER})"
 
@@ -484,9 +488,14 @@ class AggregateStore:
                 f"events must be NewEvent instances, got {type(event).__name__}"
             )
         _check_name("event_type", event.event_type)
-        if not isinstance(event.event_id, str) or not 0 < len(event.event_id) <= MAX_EVENT_ID_CHARS:
+        if (
+            not isinstance(event.event_id, str)
+            or not 0 < len(event.event_id) <= MAX_EVENT_ID_CHARS
+            or _UNSAFE.search(event.event_id)
+        ):
             raise InvalidEventError(
-                f"event_id must be a string of 1-{MAX_EVENT_ID_CHARS} characters, "
+                f"event_id must be a string of 1-{MAX_EVENT_ID_CHARS} characters without "
+                "quotes, backslashes or control characters, "
                 f"got {event.event_id!r}"
             )
         if (
@@ -617,6 +626,10 @@ def _key(aggregate_id: str, sequence_number: int) -> dict[str, Any]:
 def _check_id(aggregate_id: object) -> None:
     if not isinstance(aggregate_id, str) or not aggregate_id:
         raise InvalidEventError(f"aggregate_id must be a non-empty string, got {aggregate_id!r}")
+    if _UNSAFE.search(aggregate_id):
+        raise InvalidEventError(
+            f"aggregate_id {aggregate_id!r} contains a quote, backslash or control character"
+        )
     if len(aggregate_id.encode("utf-8")) > MAX_AGGREGATE_ID_BYTES:
         raise InvalidEventError(
             f"aggregate_id is longer than {MAX_AGGREGATE_ID_BYTES} bytes (it is part of the "
@@ -625,10 +638,16 @@ def _check_id(aggregate_id: object) -> None:
 
 
 def _check_name(what: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_CHARS:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_NAME_CHARS
+        or _UNSAFE.search(value)
+    ):
         raise InvalidEventError(
             f"{what} must be a non-blank string of at most {MAX_NAME_CHARS} characters "
-            f"(it becomes an index key and the bus event's detail-type), got {value!r}"
+            "without quotes, backslashes or control characters (it becomes an index key and "
+            f"the bus event's detail-type), got {value!r}"
         )
 
 

@@ -5,10 +5,10 @@ persist to this table through :class:`DynamoDBAggregateRecorder`; the library's 
 conformance suite (``AggregateRecorderTestCase``) passes against it on moto.
 
 Mapping: ``originator_id`` -> ``aggregate_id`` (as text), ``originator_version`` ->
-``sequence_number``, the topic's class part (``Dog.Registered``) -> ``event_type``, its
-first name (``Dog``) -> ``aggregate_type``; ``event_data`` holds ``{"topic", "state"}``
-with the state as binary (it may be compressed or encrypted by the mapper), and
-``event_id`` is ``<aggregate_id>/<version>``, the position itself, so a redelivery of the
+``sequence_number``, the topic's last two names (``Dog.Registered``) -> ``event_type``,
+the class that holds the event (``Dog``) -> ``aggregate_type``; ``event_data`` holds
+``{"topic", "state"}`` with the state as binary (the mapper may compress or encrypt it),
+and ``event_id`` is ``<aggregate_id>/<version>``, the position itself, so a redelivery of the
 same stored event maps to the same bus event id.
 
 Not offered: ``ApplicationRecorder`` (a totally ordered, gap-free notification log). Its
@@ -125,14 +125,15 @@ class DynamoDBAggregateRecorder(AggregateRecorder):
 
     def _record(self, stored: StoredEvent) -> NewRecord:
         aggregate_id = self._aggregate_id(stored.originator_id)
-        qualname = stored.topic.rpartition(":")[2] or stored.topic
-        aggregate_type = qualname.rpartition(".")[0] or self.default_aggregate_type
+        qualname = (stored.topic.rpartition(":")[2] or stored.topic).split(".")
+        aggregate_type = qualname[-2] if len(qualname) > 1 else self.default_aggregate_type
+        event_type = ".".join(qualname[-2:])
         return NewRecord(
             aggregate_id=aggregate_id,
             aggregate_type=aggregate_type[:MAX_NAME_CHARS],
             sequence_number=stored.originator_version,
             event=NewEvent(
-                event_type=qualname[-MAX_NAME_CHARS:],
+                event_type=event_type[-MAX_NAME_CHARS:],
                 data={TOPIC: stored.topic, STATE: stored.state},
                 event_id=f"{aggregate_id}/{stored.originator_version}",
             ),

@@ -179,6 +179,8 @@ def test_the_largest_append_fits_in_one_transaction(store):
     [
         ({"aggregate_id": ""}, "aggregate_id must be a non-empty string"),
         ({"aggregate_id": "x" * 513}, "longer than 512 bytes"),
+        ({"aggregate_id": 'a"b'}, "quote, backslash or control character"),
+        ({"events": [NewEvent("T", event_id="id\\x")]}, "without quotes, backslashes"),
         ({"aggregate_type": " "}, "aggregate_type must be a non-blank string"),
         ({"expected_version": -1}, "0 or more"),
         ({"expected_version": True}, "must be an integer"),
