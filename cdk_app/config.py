@@ -15,6 +15,7 @@ from typing import Any
 
 from kahula_core.spec import ContractPaths, FollowUpRule
 
+from .constructs.aggregate_event_store import AggregateEventStoreProps
 from .constructs.common import DEFAULT_PREFIX, LogLevel, Naming, PlatformLogLevel, knob, nested
 from .constructs.event_archive import EventArchiveProps
 from .constructs.event_bus import EventBusProps
@@ -60,6 +61,9 @@ class EnvironmentConfig:
         FollowUpRoutingProps, "follow-up routing (`FollowUpRoutingProps`)"
     )
     monitoring: MonitoringProps = nested(MonitoringProps, "alarms (`MonitoringProps`)")
+    aggregates: AggregateEventStoreProps | None = knob(
+        None, "the aggregate event store (`AggregateEventStoreProps`; None: not deployed)"
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from aws_cdk import App, CfnOutput, Environment, Stack
@@ -11,6 +12,7 @@ from kahula_core import spec
 from cdk_app.checks import apply_checks
 from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
+    AggregateEventStore,
     EventArchive,
     EventBus,
     EventTable,
@@ -84,6 +86,27 @@ class EventPersistenceStack(Stack):
             name_prefix=naming.alarm_prefix,
             props=config.monitoring,
         )
+
+        self.aggregates: AggregateEventStore | None = None
+        if config.aggregates is not None:
+            # Events appended by event-sourced services reach the bus through the store's
+            # outbox; only its pipe may publish under the store's source.
+            given = config.aggregates
+            self.aggregates = AggregateEventStore(
+                self,
+                "AggregateEventStore",
+                event_bus=bus.bus,
+                alarm_topic=monitoring.topic,
+                props=dataclasses.replace(
+                    given,
+                    table_name=given.table_name or naming.of("aggregates"),
+                    outbox_source=f"{prefix}.aggregate-store",
+                    metrics_namespace=given.metrics_namespace or naming.metrics_namespace,
+                    alarm_name_prefix=given.alarm_name_prefix
+                    or f"{naming.alarm_prefix}-aggregates",
+                ),
+            )
+            bus.reserve_source(self.aggregates.props.outbox_source, self.aggregates.pipe_role)
 
         self.event_bus = bus
         self.table = table

@@ -1,5 +1,6 @@
 """The construct library: one architectural job per construct, each owning its defaults."""
 
+from .aggregate_event_store import AggregateEventStore, AggregateEventStoreProps
 from .common import LogLevel, Naming, PlatformLogLevel
 from .event_archive import EventArchive, EventArchiveProps
 from .event_bus import EVERY_EVENT, EventBus, EventBusProps
@@ -11,6 +12,8 @@ from .secure_queue import SecureQueue
 
 __all__ = [
     "EVERY_EVENT",
+    "AggregateEventStore",
+    "AggregateEventStoreProps",
     "EventArchive",
     "EventArchiveProps",
     "EventBus",

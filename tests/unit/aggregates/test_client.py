@@ -12,6 +12,7 @@ from kahula_core.aggregates import (
     ConcurrencyError,
     InvalidEventError,
     NewEvent,
+    RetryableStoreError,
     StoreConfigurationError,
     StoreThrottledError,
     StoreUnavailableError,
@@ -264,8 +265,6 @@ def test_dynamodb_failures_become_store_errors_never_botocore_ones(error, expect
 
 def test_throttled_and_interfered_appends_are_retryable():
     # GIVEN the error types a caller may retry
-    from kahula_core.aggregates import RetryableStoreError
-
     # THEN throttling, transaction interference and unavailability are retryable; conflicts not
     assert issubclass(StoreThrottledError, RetryableStoreError)
     assert issubclass(TransactionInterferenceError, RetryableStoreError)
