@@ -1,16 +1,21 @@
 """The construct library: one architectural job per construct, each owning its defaults."""
 
 from .common import LogLevel, Naming, PlatformLogLevel
+from .encryption import EncryptionKey, EncryptionProps
 from .event_archive import EventArchive, EventArchiveProps
 from .event_bus import EVERY_EVENT, EventBus, EventBusProps
 from .event_table import EventTable, EventTableProps
 from .follow_up_routing import FollowUpRouting, FollowUpRoutingProps
 from .monitoring import Monitoring, MonitoringProps
+from .network import FunctionNetwork
 from .persister import Persister, PersisterProps
+from .secure_bucket import ObjectLockMode
 from .secure_queue import SecureQueue
 
 __all__ = [
     "EVERY_EVENT",
+    "EncryptionKey",
+    "EncryptionProps",
     "EventArchive",
     "EventArchiveProps",
     "EventBus",
@@ -19,10 +24,12 @@ __all__ = [
     "EventTableProps",
     "FollowUpRouting",
     "FollowUpRoutingProps",
+    "FunctionNetwork",
     "LogLevel",
     "Monitoring",
     "MonitoringProps",
     "Naming",
+    "ObjectLockMode",
     "Persister",
     "PersisterProps",
     "PlatformLogLevel",
