@@ -80,10 +80,7 @@ class EnvironmentConfig:
         return Naming(prefix, self.name)
 
 
-_NOT_THE_RECORD = (
-    "A pre-production environment: its logs serve debugging, not audit, and are kept weeks, "
-    "not a year, to save cost; prod keeps every log group 365 days."
-)
+_NOT_THE_RECORD = "Pre-production: logs serve debugging, not audit; kept weeks (prod: a year)."
 
 
 def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
