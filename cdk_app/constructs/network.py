@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from .nag import acknowledge
+
 # What the persister calls from inside the function: PutEvents and SendMessage go through
 # interface endpoints; Logs and X-Ray are listed so that no call (Powertools, the X-Ray SDK
 # with detailed tracing) needs a route out. Trim them with ``interface_endpoints``.
@@ -93,4 +95,12 @@ def add_endpoints(scope: Construct, network: FunctionNetwork) -> Endpoints:
         )
         for service in network.interface_endpoints
     }
+    for endpoint in interfaces.values():
+        group = endpoint.node.find_child("SecurityGroup")
+        acknowledge(
+            group,
+            "AwsSolutions-EC23",
+            "The endpoint admits HTTPS (443) from the VPC's own CIDR only; cdk-nag cannot "
+            "read the CIDR because it is a reference to the VPC.",
+        )
     return Endpoints(gateways=gateways, interfaces=interfaces)
