@@ -68,7 +68,9 @@ $(CHECKOV_VENV)/.installed: requirements-scan.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
 	@touch $@
 
-scan: synth $(CHECKOV_VENV)/.installed ## cfn-lint and checkov over every synthesized template
+scan: dev $(CHECKOV_VENV)/.installed ## Control Tower controls at synth, then cfn-lint and checkov
+	@# -c compliance=true: cdk-nag and the Control Tower proactive controls (cfn-guard, bundled).
+	$(CDK) synth --quiet $(ENV_FLAG) -c compliance=true
 	cfn-lint cdk.out/*.template.json
 	$(CHECKOV_VENV)/bin/checkov -d cdk.out --framework cloudformation --compact --quiet --skip-download
 

@@ -35,6 +35,11 @@ S3_PUT_PER_THOUSAND = 0.005  # S3 pricing
 XRAY_TRACES_PER_MILLION = 5.00  # X-Ray pricing, after the free tier
 # CloudWatch Logs standard ingestion, CloudWatch pricing page (us-east-1).
 CLOUDWATCH_LOGS_PER_GB = 0.50
+# The compliance switches (AWS KMS pricing; AWS PrivateLink pricing, us-east-1, 2026-11).
+KMS_KEY_PER_MONTH = 1.00  # per customer managed key, rotation included
+KMS_PER_10K_REQUESTS = 0.03
+INTERFACE_ENDPOINT_PER_AZ_HOUR = 0.01  # plus $0.01 per GB processed
+HOURS_PER_MONTH = 730
 
 # ----------------------------------------------------------------------------- assumptions
 # Lambda gives a function CPU in proportion to memory: 1,769 MB is one full vCPU.
@@ -55,6 +60,13 @@ GZIP_RATIO = 0.2  # NDJSON of events compresses about 5:1
 FIREHOSE_BUFFER_BYTES = 128 * 1024 * 1024
 GIB = 1024**3
 MILLION = 1_000_000
+# KMS requests with the customer managed key are bounded by time, not by events: SQS reuses a
+# data key for 300 s per producer and queue, S3 Bucket Keys ask KMS once per bucket and period,
+# CloudWatch Logs caches its data keys. Upper bound per month (30 days), stated not measured:
+KMS_REUSE_SECONDS = 300
+QUEUE_PRODUCERS = 9  # the nine queues, one producing principal each (EventBridge, the role)
+BUCKET_KEY_REQUESTS = 2 * 24 * 30 * 4  # two writers, a data key at most every 15 min
+LOG_GROUP_KEY_REQUESTS = 2 * 24 * 30 * 12  # two log groups, at most every 5 min
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,51 @@ def measure_handler(event_bytes: int) -> tuple[float, float, int]:
     )
 
 
+def customer_managed_key_per_month() -> dict[str, float]:
+    """What ``EncryptionProps(customer_managed_key=True)`` adds per month, whatever the volume."""
+    queue_requests = QUEUE_PRODUCERS * 30 * 24 * 3600 / KMS_REUSE_SECONDS
+    requests = queue_requests + BUCKET_KEY_REQUESTS + LOG_GROUP_KEY_REQUESTS
+    return {
+        "key": KMS_KEY_PER_MONTH,
+        "requests": requests / 10_000 * KMS_PER_10K_REQUESTS,
+        "_requests": requests,
+    }
+
+
+def vpc_endpoints_per_month(interface_endpoints: int = 4, azs: int = 2) -> float:
+    """``FunctionNetwork(add_endpoints=True)``: interface endpoints by the hour (gateways: free)."""
+    return interface_endpoints * azs * INTERFACE_ENDPOINT_PER_AZ_HOUR * HOURS_PER_MONTH
+
+
+def kms_keys(template: dict[str, Any]) -> int:
+    return sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
+
+
+def print_compliance(keys: dict[str, int]) -> None:
+    cmk = customer_managed_key_per_month()
+    switch = cmk["key"] + cmk["requests"]
+    envs = list(keys)
+    print("\nCompliance settings, per month whatever the volume:\n")
+    print("| setting | " + " | ".join(envs) + " |")
+    print("|---" * (len(envs) + 1) + "|")
+    print(
+        "| KMS keys in the template ($1 each) | "
+        + " | ".join(f"{keys[e]}: ${keys[e] * KMS_KEY_PER_MONTH:.2f}" for e in envs)
+        + " |"
+    )
+    print(
+        f"| customer_managed_key: 1 key + at most {cmk['_requests']:,.0f} requests | "
+        + " | ".join(f"+${switch:.2f}" for _ in envs)
+        + " |"
+    )
+    print(
+        "| VPC with add_endpoints: 4 interface endpoints in 2 AZs | "
+        + " | ".join(f"+${vpc_endpoints_per_month():.2f}" for _ in envs)
+        + " |"
+    )
+    print("| Object Lock, EventBridge notifications | $0 (locked versions are billed as storage) |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cost")
     parser.add_argument("--event-bytes", type=int, default=1024)
@@ -190,12 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     cpu_ms, log_bytes, item_bytes = measure_handler(args.event_bytes)
     with tempfile.TemporaryDirectory() as tmp:
         assembly, stacks = synthesize(Path(tmp), select_environments(None))
-        functions = {
-            s.stack_name.rsplit("-", 1)[1]: read_template(
-                assembly.get_stack_by_name(s.stack_name).template
-            )
+        templates = {
+            s.stack_name.rsplit("-", 1)[1]: assembly.get_stack_by_name(s.stack_name).template
             for s in stacks
         }
+        functions = {env: read_template(t) for env, t in templates.items()}
     base = floor(args.event_bytes)
     print(
         f"Per million {args.event_bytes}-byte events, follow-up share {args.follow_up_share:.0%}"
@@ -233,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "\nS3 storage, not per event: about "
         f"{lines[envs[0]]['_archive_gb_month']:.2f} GB-month of gzipped archive per million."
     )
+    print_compliance({e: kms_keys(t) for e, t in templates.items()})
     for e in envs:
         results[e] = {"lines": lines[e], "total": totals[e], "floor": base}
     if args.json:

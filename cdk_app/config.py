@@ -17,12 +17,14 @@ from kahula_core.spec import ContractPaths, FollowUpRule
 
 from .constructs.aggregate_event_store import AggregateEventStoreProps
 from .constructs.common import DEFAULT_PREFIX, LogLevel, Naming, PlatformLogLevel, knob, nested
+from .constructs.encryption import EncryptionProps
 from .constructs.event_archive import EventArchiveProps
 from .constructs.event_bus import EventBusProps
 from .constructs.event_table import EventTableProps
 from .constructs.follow_up_routing import FollowUpRoutingProps
 from .constructs.monitoring import MonitoringProps
 from .constructs.persister import PersisterProps
+from .constructs.secure_bucket import ObjectLockMode
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -64,6 +66,12 @@ class EnvironmentConfig:
     aggregates: AggregateEventStoreProps | None = knob(
         None, "the aggregate event store (`AggregateEventStoreProps`; None: not deployed)"
     )
+    encryption: EncryptionProps = nested(
+        EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
+    )
+    short_log_retention_reason: str | None = knob(
+        None, "why log groups keep under a year here (acknowledges CT.CLOUDWATCH.PR.2)"
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -71,11 +79,17 @@ class EnvironmentConfig:
             problems.append("name must be 1-16 lowercase letters, digits or dashes")
         if self.account is not None and not re.fullmatch(r"\d{12}", self.account):
             problems.append("account must be 12 digits")
+        reason = self.short_log_retention_reason
+        if reason is not None and len(reason.strip()) < 20:
+            problems.append("short_log_retention_reason must say why (20 characters or more)")
         if problems:
             raise ConfigError(f"environment {self.name!r}: " + "; ".join(problems))
 
     def naming(self, prefix: str) -> Naming:
         return Naming(prefix, self.name)
+
+
+_NOT_THE_RECORD = "Pre-production: logs serve debugging, not audit; kept weeks (prod: a year)."
 
 
 def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
@@ -103,6 +117,8 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
         ),
         follow_ups=FollowUpRoutingProps(queue_retention_days=4),
         monitoring=MonitoringProps(retain=False),
+        encryption=EncryptionProps(retain=False),
+        short_log_retention_reason=_NOT_THE_RECORD,
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -114,15 +130,23 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         bus=EventBusProps(archive_retention_days=30),
         persister=PersisterProps(log_retention_days=30),
         archive=EventArchiveProps(
-            log_retention_days=30, expire_after_days=365, access_log_retention_days=90
+            log_retention_days=30,
+            expire_after_days=365,
+            access_log_retention_days=90,
+            # The lock is on before prod, so a first deploy proves Firehose delivers into it.
+            object_lock_mode=ObjectLockMode.GOVERNANCE,
+            object_lock_days=30,
         ),
+        short_log_retention_reason=_NOT_THE_RECORD,
     ),
     "prod": EnvironmentConfig(
         name="prod",
         bus=EventBusProps(archive_retention_days=365),
         table=EventTableProps(saga_index=True),
         persister=PersisterProps(log_retention_days=365),
-        archive=EventArchiveProps(log_retention_days=365),
+        archive=EventArchiveProps(
+            log_retention_days=365, object_lock_mode=ObjectLockMode.GOVERNANCE
+        ),
     ),
 }
 

@@ -13,6 +13,7 @@ from cdk_app.checks import apply_checks
 from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
     AggregateEventStore,
+    EncryptionKey,
     EventArchive,
     EventBus,
     EventTable,
@@ -20,6 +21,7 @@ from cdk_app.constructs import (
     Monitoring,
     Persister,
 )
+from cdk_app.constructs.nag import acknowledge, control
 
 
 class EventPersistenceStack(Stack):
@@ -37,10 +39,21 @@ class EventPersistenceStack(Stack):
             tags={"project": prefix, "environment": config.name},
         )
         naming = config.naming(prefix)
+        self.encryption = (
+            EncryptionKey(self, "EncryptionKey", props=config.encryption)
+            if config.encryption.customer_managed_key
+            else None
+        )
+        key = self.encryption.key if self.encryption else None
         bus = EventBus(self, "EventBus", naming=naming, props=config.bus)
         table = EventTable(self, "EventTable", naming=naming, props=config.table)
         archive = EventArchive(
-            self, "EventArchive", event_bus=bus, naming=naming, props=config.archive
+            self,
+            "EventArchive",
+            event_bus=bus,
+            naming=naming,
+            props=config.archive,
+            encryption_key=key,
         )
         persister = Persister(
             self,
@@ -50,6 +63,7 @@ class EventPersistenceStack(Stack):
             existing_payload_bucket=archive.bucket,
             naming=naming,
             props=config.persister,
+            encryption_key=key,
         )
         routing = FollowUpRouting(
             self,
@@ -58,6 +72,7 @@ class EventPersistenceStack(Stack):
             persister=persister,
             naming=naming,
             props=config.follow_ups,
+            encryption_key=key,
         )
         monitoring = Monitoring(
             self,
@@ -114,6 +129,7 @@ class EventPersistenceStack(Stack):
         self.persister = persister
         self.follow_ups = routing
         self.monitoring = monitoring
+        self._acknowledge_environment_choices(config)
 
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
@@ -122,12 +138,45 @@ class EventPersistenceStack(Stack):
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
 
+    def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
+        """Control Tower findings that are this environment's decision, not a construct's."""
+        reason = config.short_log_retention_reason
+        for log_group, days in (
+            (self.persister.log_group, config.persister.log_retention_days),
+            (self.archive.delivery_log_group, config.archive.log_retention_days),
+        ):
+            if reason and days < 365:
+                acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)
+        # Owned by Monitoring (its topic key's policy); remove when that key denies grants to
+        # anything but AWS services.
+        topic_key = self.monitoring.node.try_find_child("TopicKey")
+        if topic_key is not None:
+            acknowledge(
+                topic_key,
+                control("CT.KMS.PR.3"),
+                "The alarm topic's key keeps CDK's default policy (the account administers it "
+                "through IAM, CloudWatch publishes with it); its grant restriction belongs to "
+                "the Monitoring construct and is tracked there.",
+            )
 
-def build_app(app: App, configs: Sequence[EnvironmentConfig], *, prefix: str) -> list[Stack]:
-    """Add one stack per environment to ``app`` and run cdk-nag over all of them at synth."""
+
+def build_app(
+    app: App,
+    configs: Sequence[EnvironmentConfig],
+    *,
+    prefix: str,
+    control_tower: bool | None = None,
+) -> list[Stack]:
+    """Add one stack per environment to ``app`` and run cdk-nag over all of them at synth.
+
+    ``control_tower`` (default: the context flag ``-c compliance=true``, as ``make scan`` sets
+    it) also runs AWS Control Tower's proactive controls: synth fails on any unacknowledged one.
+    """
     stacks: list[Stack] = [
         EventPersistenceStack(app, f"{prefix}-{config.name}", config=config, prefix=prefix)
         for config in configs
     ]
-    apply_checks(app)
+    if control_tower is None:
+        control_tower = str(app.node.try_get_context("compliance")).lower() == "true"
+    apply_checks(app, control_tower=control_tower)
     return stacks

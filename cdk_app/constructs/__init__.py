@@ -2,18 +2,23 @@
 
 from .aggregate_event_store import AggregateEventStore, AggregateEventStoreProps
 from .common import LogLevel, Naming, PlatformLogLevel
+from .encryption import EncryptionKey, EncryptionProps
 from .event_archive import EventArchive, EventArchiveProps
 from .event_bus import EVERY_EVENT, EventBus, EventBusProps
 from .event_table import EventTable, EventTableProps
 from .follow_up_routing import FollowUpRouting, FollowUpRoutingProps
 from .monitoring import Monitoring, MonitoringProps
+from .network import FunctionNetwork
 from .persister import Persister, PersisterProps
+from .secure_bucket import ObjectLockMode
 from .secure_queue import SecureQueue
 
 __all__ = [
     "EVERY_EVENT",
     "AggregateEventStore",
     "AggregateEventStoreProps",
+    "EncryptionKey",
+    "EncryptionProps",
     "EventArchive",
     "EventArchiveProps",
     "EventBus",
@@ -22,10 +27,12 @@ __all__ = [
     "EventTableProps",
     "FollowUpRouting",
     "FollowUpRoutingProps",
+    "FunctionNetwork",
     "LogLevel",
     "Monitoring",
     "MonitoringProps",
     "Naming",
+    "ObjectLockMode",
     "Persister",
     "PersisterProps",
     "PlatformLogLevel",

@@ -10,14 +10,16 @@ from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from .common import Naming, check, exclusive, in_range, knob, log_retention, pin_feature_flags
+from .encryption import use_through
 from .event_bus import EVERY_EVENT, EventBus
-from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, nag_resource, skip_scan
-from .secure_bucket import secure_bucket
+from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, control, nag_resource, skip_scan
+from .secure_bucket import ObjectLock, ObjectLockMode, secure_bucket
 from .secure_queue import SecureQueue
 from .targets import FirehoseTarget
 
@@ -41,7 +43,11 @@ class EventArchiveProps:
     glacier_after_days: int = knob(90, "archive to Glacier Flexible Retrieval after")
     expire_after_days: int | None = knob(None, "archive expiry (None: keep)")
     access_log_retention_days: int = knob(365, "S3 server access log retention")
-    log_retention_days: int = knob(90, "Firehose delivery-error log retention")
+    log_retention_days: int = knob(365, "Firehose delivery-error log retention")
+    object_lock_mode: ObjectLockMode | None = knob(
+        None, "S3 Object Lock on the archive bucket (None: off; it cannot be turned off later)"
+    )
+    object_lock_days: int = knob(365, "default retention of each archived object version")
     queue_retention_days: int = knob(14, "retention of the undeliverable queue")
     rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
     rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
@@ -87,7 +93,32 @@ class EventArchiveProps:
             log_retention(self.log_retention_days)
         except ValueError as exc:
             problems.append(str(exc))
+        if self.object_lock_mode is not None:
+            if not isinstance(self.object_lock_mode, ObjectLockMode):
+                problems.append(
+                    f"object_lock_mode must be an ObjectLockMode or None, "
+                    f"got {self.object_lock_mode!r}"
+                )
+            in_range(
+                problems,
+                "object_lock_days",
+                self.object_lock_days,
+                low=1,
+                high=36500,
+                why="S3 Object Lock",
+            )
+            if expire is not None and self.object_lock_days > expire:
+                problems.append(
+                    "object_lock_days must not exceed expire_after_days (a locked version "
+                    "outlives its expiry and is billed until the lock ends)"
+                )
         check(problems, "EventArchiveProps")
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        if self.object_lock_mode is None:
+            return None
+        return ObjectLock(self.object_lock_mode, self.object_lock_days)
 
 
 class EventArchive(Construct):
@@ -110,6 +141,7 @@ class EventArchive(Construct):
         bucket_props: Mapping[str, Any] | None = None,
         naming: Naming | None = None,
         props: EventArchiveProps | None = None,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
@@ -138,6 +170,13 @@ class EventArchive(Construct):
                 access_log_prefix="archive-bucket/",
                 access_log_retention_days=props.access_log_retention_days,
                 bucket_props=bucket_props,
+                encryption_key=encryption_key,
+                object_lock=props.object_lock,
+                no_object_lock_reason=(
+                    "Object Lock is off (EventArchiveProps.object_lock_mode): it cannot be undone "
+                    "and keeps every version for its retention; environments that hold the "
+                    "record (staging, prod) turn it on."
+                ),
                 lifecycle_rules=[
                     s3.LifecycleRule(
                         id=f"tier-{prefix.strip('/')}",
@@ -162,9 +201,14 @@ class EventArchive(Construct):
             self,
             "DeliveryLogs",
             retention=log_retention(props.log_retention_days),
+            encryption_key=encryption_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        skip_scan(self.delivery_log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
+        if encryption_key is None:
+            skip_scan(self.delivery_log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
+            acknowledge(
+                self.delivery_log_group, control("CT.CLOUDWATCH.PR.3"), LOGS_WITHOUT_PAYLOADS
+            )
         # Exactly what Firehose needs to deliver to S3 and log delivery errors. The L2 default
         # would grant read/write on the whole bucket (DeleteObject* included), so the stream
         # gets this role as immutable and the L2's own grants become no-ops.
@@ -202,6 +246,8 @@ class EventArchive(Construct):
                 resources=[self.delivery_log_group.log_group_arn],
             )
         )
+        if encryption_key is not None:
+            self.delivery_role.add_to_policy(use_through(encryption_key, "s3"))
         for prefix in (EVENTS_PREFIX, ERRORS_PREFIX):
             objects = nag_resource(self, self.bucket.arn_for_objects(f"{prefix}*"))
             acknowledge(
@@ -241,6 +287,7 @@ class EventArchive(Construct):
             queue_name=naming.of("archive-undeliverable") if naming else None,
             retention=Duration.days(props.queue_retention_days),
             dead_letter_of="events EventBridge could not deliver to the archive stream",
+            encryption_key=encryption_key,
         )
         self.dead_letter_queue = dlq.queue
         self.rule_role = iam.Role(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -79,7 +80,8 @@ class FollowUpRouting(Construct):
     same follow-ups to any further rule target. Rule targets retry and dead-letter to
     ``self.dead_letter_queue``; a consumer failing a message ``max_receive_count`` times moves
     it to that queue's own DLQ. Pass the ``Persister`` (its follow-up source and types) or
-    both ``follow_up_source`` and ``detail_types``.
+    both ``follow_up_source`` and ``detail_types``. With ``encryption_key`` the queues are
+    SSE-KMS; ``queue.grant_consume_messages(consumer)`` then grants the key's Decrypt too.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class FollowUpRouting(Construct):
         detail_types: Sequence[str] | None = None,
         naming: Naming | None = None,
         props: FollowUpRoutingProps | None = None,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
@@ -120,6 +123,7 @@ class FollowUpRouting(Construct):
             queue_name=f"{queue_name_prefix}-undeliverable" if queue_name_prefix else None,
             retention=queue_retention,
             dead_letter_of="follow-ups EventBridge could not deliver to their queue",
+            encryption_key=encryption_key,
         ).queue
         self.queues: dict[str, sqs.Queue] = {}
         self.consumer_dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -133,6 +137,7 @@ class FollowUpRouting(Construct):
                 retention=queue_retention,
                 max_receive_count=props.max_receive_count,
                 visibility_timeout=Duration.seconds(props.visibility_timeout_seconds),
+                encryption_key=encryption_key,
             )
             assert secure.dead_letter_queue is not None
             self.queues[detail_type] = secure.queue

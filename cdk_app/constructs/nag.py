@@ -71,3 +71,36 @@ LOGS_WITHOUT_PAYLOADS = (
     "CloudWatch Logs encrypts at rest by default; these logs hold ids, hashes and errors, "
     "never event payloads, so a customer managed key would add cost and no protection."
 )
+
+
+# The AWS Control Tower proactive controls, as the cfn-guard validator plugin
+# (cdklabs-cdk-validator-cfnguard) reports them: control id -> the guard rule's name. An
+# acknowledgement names the rule in the plugin's namespace, ``cdk-validator-cfnguard::<rule>``.
+CONTROL_TOWER_PLUGIN = "cdk-validator-cfnguard"
+CONTROL_TOWER_RULES = {
+    "CT.CLOUDWATCH.PR.2": "cloudwatch_log_group_retention_period_check",
+    "CT.CLOUDWATCH.PR.3": "cloudwatch_log_group_encrypted_check",
+    "CT.KMS.PR.3": "kms_create_grant_aws_service_check",
+    "CT.LAMBDA.PR.3": "lambda_inside_vpc_check",
+    "CT.S3.PR.2": "s3_bucket_logging_enabled_check",
+    "CT.S3.PR.4": "s3_event_notifications_enabled_check",
+    "CT.S3.PR.9": "s3_bucket_object_lock_enabled_check",
+    "CT.S3.PR.10": "s3_bucket_default_encryption_kms_check",
+    "CT.SQS.PR.1": "sqs_dlq_check",
+}
+
+
+def control(control_id: str) -> str:
+    """The id to acknowledge a Control Tower control under: ``control("CT.SQS.PR.1")``."""
+    try:
+        rule = CONTROL_TOWER_RULES[control_id]
+    except KeyError:
+        known = ", ".join(CONTROL_TOWER_RULES)
+        raise ValueError(f"unknown Control Tower control {control_id!r}; known: {known}") from None
+    return f"{CONTROL_TOWER_PLUGIN}::{rule}"
+
+
+NO_CUSTOMER_MANAGED_KEY = (
+    "Encrypted at rest with an AWS managed scheme; a customer managed key is one switch away "
+    "(EncryptionProps.customer_managed_key, or pass encryption_key=) when policy demands one."
+)

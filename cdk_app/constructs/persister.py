@@ -11,6 +11,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -29,10 +30,12 @@ from .common import (
     log_retention,
     pin_feature_flags,
 )
+from .encryption import use_through
 from .event_bus import EVERY_EVENT, EventBus
 from .event_table import EventTable
 from .function_code import HANDLERS, RUNTIME, function_code, powertools_layer
-from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, nag_resource, skip_scan
+from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, control, nag_resource, skip_scan
+from .network import FunctionNetwork, add_endpoints
 from .secure_bucket import secure_bucket
 from .secure_queue import SecureQueue
 from .targets import SendOnlyQueueDestination
@@ -45,7 +48,7 @@ class PersisterProps:
     memory_mb: int = knob(256, "Lambda memory (arm64)")
     timeout_seconds: int = knob(30, "Lambda timeout")
     reserved_concurrency: int | None = knob(None, "reserved concurrency (None: unreserved)")
-    log_retention_days: int = knob(90, "function log retention")
+    log_retention_days: int = knob(365, "function log retention")
     log_level: LogLevel = knob(LogLevel.INFO, "Powertools log level")
     platform_log_level: PlatformLogLevel = knob(
         PlatformLogLevel.WARN, "Lambda system log level (WARN drops START/END/REPORT lines: cost)"
@@ -177,6 +180,8 @@ class Persister(Construct):
         payload_bucket_props: Mapping[str, Any] | None = None,
         naming: Naming | None = None,
         props: PersisterProps | None = None,
+        encryption_key: kms.IKey | None = None,
+        network: FunctionNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
@@ -206,6 +211,7 @@ class Persister(Construct):
                 queue_name=f"{naming.of('persister')}-{suffix}" if naming else None,
                 retention=queue_retention,
                 dead_letter_of=what,
+                encryption_key=encryption_key,
             )
 
         self.conflicts_queue = dead_letter_queue(
@@ -234,6 +240,11 @@ class Persister(Construct):
                 access_log_prefix="payload-bucket/",
                 retain=props.retain,
                 bucket_props=payload_bucket_props,
+                encryption_key=encryption_key,
+                no_object_lock_reason=(
+                    "Claim checks are copies of details whose record is the table (with PITR); "
+                    "lock the archive bucket instead and pass it as existing_payload_bucket."
+                ),
             ).bucket
         prefix = spec.PAYLOADS_PREFIX
         if isinstance(self.payload_bucket, s3.Bucket):
@@ -249,6 +260,7 @@ class Persister(Construct):
             self,
             "Logs",
             retention=log_retention(props.log_retention_days),
+            encryption_key=encryption_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
         function_name = naming.persister_function if naming else None
@@ -289,6 +301,9 @@ class Persister(Construct):
             )
         )
         bus.grant_put_events_to(self.role)
+        if encryption_key is not None:
+            # Conflicts and failures go to SSE-KMS queues, claim checks to an SSE-KMS bucket.
+            self.role.add_to_policy(use_through(encryption_key, "sqs", "s3"))
         if isinstance(event_bus, EventBus):
             event_bus.reserve_source(self.follow_up_source, self.role)
 
@@ -334,6 +349,13 @@ class Persister(Construct):
             retry_attempts=props.async_retry_attempts,
             max_event_age=Duration.seconds(props.async_max_event_age_seconds),
             on_failure=SendOnlyQueueDestination(self.failure_queue),
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnet_selection() if network else None,
+            security_groups=list(network.security_groups) or None if network else None,
+        )
+        self.network = network
+        self.endpoints = (
+            add_endpoints(self, network) if network is not None and network.add_endpoints else None
         )
         acknowledge(
             self.role,
@@ -346,12 +368,27 @@ class Persister(Construct):
             "PutObject only, under the claim-check prefix; keys are content hashes made at "
             "run time, so they cannot be listed in the policy.",
         )
-        skip_scan(self.log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
+        if encryption_key is None:
+            skip_scan(self.log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
+            acknowledge(self.log_group, control("CT.CLOUDWATCH.PR.3"), LOGS_WITHOUT_PAYLOADS)
+        outside_vpc = (
+            "The function calls only AWS APIs over TLS; a VPC would add endpoint cost and "
+            "cold-start time and protect nothing here (pass network= to run it in one)."
+        )
+        if network is None:
+            acknowledge(self.function, control("CT.LAMBDA.PR.3"), outside_vpc)
+            skip_scan(self.function, "checkov", "CKV_AWS_117", outside_vpc)
+        else:
+            acknowledge(
+                self.role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaVPCAccessExecutionRole]",
+                "Lambda attaches the function to the VPC through ENIs; AWS's managed policy holds "
+                "exactly the EC2 network-interface actions it needs, which allow no scoping.",
+            )
         for check_id, reason in {
             "CKV_AWS_116": "Async failures go to an on-failure destination (failure_queue), which "
             "keeps the error that a DLQ would drop.",
-            "CKV_AWS_117": "The function calls only AWS APIs over TLS; a VPC would add NAT or "
-            "endpoint cost and cold-start time and protect nothing here.",
             "CKV_AWS_115": "Reserved concurrency caps throughput and takes from the account "
             "pool; set reserved_concurrency in PersisterProps when needed.",
             "CKV_AWS_173": "The environment holds resource names and contract paths, no "

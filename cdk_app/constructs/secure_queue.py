@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .common import pin_feature_flags
-from .nag import acknowledge, skip_scan
+from .nag import acknowledge, control, skip_scan
 
 
 def _acknowledge_is_dead_letter_queue(queue: sqs.Queue, what: str) -> None:
@@ -17,12 +20,13 @@ def _acknowledge_is_dead_letter_queue(queue: sqs.Queue, what: str) -> None:
     )
     acknowledge(queue, "AwsSolutions-SQS3", reason)
     acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
+    acknowledge(queue, control("CT.SQS.PR.1"), reason)
 
 
 SQS_MANAGED_SSE = (
-    "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled). A customer managed key would add "
-    "a KMS request per message and a key policy for every producer service (EventBridge, "
-    "Lambda); choose it by replacing this construct if policy demands."
+    "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled). A customer managed key adds KMS "
+    "requests and a key policy for every producer service; it is one switch away "
+    "(EncryptionProps.customer_managed_key, or encryption_key=) when policy demands it."
 )
 
 
@@ -31,7 +35,7 @@ def _skip_cmk_check(queue: sqs.Queue) -> None:
 
 
 class SecureQueue(Construct):
-    """SSE-SQS encryption, TLS-only access, and a fixed retention.
+    """SSE-SQS (or SSE-KMS with ``encryption_key``) encryption, TLS-only access, a fixed retention.
 
     With ``max_receive_count`` the queue gets a dead-letter queue (``self.dead_letter_queue``)
     that receives messages consumers failed that many times. Without it the queue *is* a
@@ -48,6 +52,7 @@ class SecureQueue(Construct):
         max_receive_count: int | None = None,
         visibility_timeout: Duration | None = None,
         dead_letter_of: str | None = None,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
@@ -56,6 +61,17 @@ class SecureQueue(Construct):
                 "SecureQueue needs exactly one of max_receive_count (a working queue with its "
                 "own DLQ) or dead_letter_of (this queue is a DLQ, and for what)"
             )
+        # SSE-KMS keeps a data key for five minutes (the default, written out): one KMS
+        # request per producer per five minutes, not one per message.
+        encryption: dict[str, Any] = (
+            {
+                "encryption": sqs.QueueEncryption.KMS,
+                "encryption_master_key": encryption_key,
+                "data_key_reuse": Duration.minutes(5),
+            }
+            if encryption_key is not None
+            else {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+        )
         self.dead_letter_queue: sqs.Queue | None = None
         dead_letter: sqs.DeadLetterQueue | None = None
         if max_receive_count is not None:
@@ -63,7 +79,7 @@ class SecureQueue(Construct):
                 self,
                 "DeadLetterQueue",
                 queue_name=f"{queue_name}-dlq" if queue_name else None,
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                **encryption,
                 enforce_ssl=True,
                 retention_period=Duration.days(14),
             )
@@ -77,14 +93,15 @@ class SecureQueue(Construct):
             self,
             "Queue",
             queue_name=queue_name,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            **encryption,
             enforce_ssl=True,
             retention_period=retention,
             visibility_timeout=visibility_timeout,
             dead_letter_queue=dead_letter,
         )
-        _skip_cmk_check(self.queue)
-        if self.dead_letter_queue is not None:
-            _skip_cmk_check(self.dead_letter_queue)
+        if encryption_key is None:
+            _skip_cmk_check(self.queue)
+            if self.dead_letter_queue is not None:
+                _skip_cmk_check(self.dead_letter_queue)
         if dead_letter_of is not None:
             _acknowledge_is_dead_letter_queue(self.queue, dead_letter_of)
