@@ -234,6 +234,7 @@ def create_only(type_: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
 
 
 _MISSING = object()
+DYNAMODB_TABLES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
 
 
 def _at(properties: Mapping[str, Any], path: tuple[str, ...]) -> Any:
@@ -286,6 +287,20 @@ def resources_of(template: Mapping[str, Any], what: str) -> dict[str, dict[str, 
     }
 
 
+def _key_types(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB table's key attributes with their types. The schema does not list
+    AttributeDefinitions as create-only (a non-key attribute may change), but changing the
+    type of the table's own key replaces the table."""
+    keys = {
+        k.get("AttributeName") for k in properties.get("KeySchema") or [] if isinstance(k, Mapping)
+    }
+    return {
+        d.get("AttributeName"): d.get("AttributeType")
+        for d in properties.get("AttributeDefinitions") or []
+        if isinstance(d, Mapping) and d.get("AttributeName") in keys
+    }
+
+
 def compare(
     stack: str, old: Mapping[str, Any], new: Mapping[str, Any], *, old_name: str = "old"
 ) -> list[ResourceChange]:
@@ -306,6 +321,10 @@ def compare(
             if _at(pa, path) != _at(pb, path):
                 note = "requires replacement" if certain else "may require replacement"
                 replaced.setdefault(lid, []).append(f"{'.'.join(path)} ({note})")
+        if b.get("Type") in DYNAMODB_TABLES and lid not in replaced:
+            old_keys, new_keys = _key_types(pa), _key_types(pb)
+            if old_keys.keys() == new_keys.keys() and old_keys != new_keys:
+                replaced[lid] = ["AttributeDefinitions of a key attribute (requires replacement)"]
     # A create-only property that refers to a replaced resource gets a new value at deploy.
     grown = True
     while grown:

@@ -50,6 +50,30 @@ def test_a_new_table_key_is_blocked_naming_stack_logical_id_and_property(deploye
     assert "how to allow" in result.render()
 
 
+def test_a_new_type_for_the_tables_key_attribute_is_blocked(deployed, edited):
+    # GIVEN a template whose key attribute keeps its name but changes its type (S -> B)
+    definitions = copy.deepcopy(deployed["Resources"][TABLE]["Properties"]["AttributeDefinitions"])
+    for definition in definitions:
+        if definition["AttributeName"] == "unique_id":
+            definition["AttributeType"] = "B"
+    new = edited(TABLE, "AttributeDefinitions", definitions)
+    # WHEN the gate decides
+    result = verdict(deployed, new)
+    # THEN the table is blocked as replaced
+    assert result.outcome is Outcome.BLOCKED
+    assert "AttributeDefinitions of a key attribute (requires replacement)" in result.render()
+
+
+def test_a_new_index_attribute_is_not_a_replacement(deployed, edited):
+    # GIVEN a template that only adds an attribute definition (for a new index)
+    definitions = copy.deepcopy(deployed["Resources"][TABLE]["Properties"]["AttributeDefinitions"])
+    new = edited(
+        TABLE, "AttributeDefinitions", [*definitions, {"AttributeName": "x", "AttributeType": "S"}]
+    )
+    # THEN nothing is blocked
+    assert verdict(deployed, new).outcome is not Outcome.BLOCKED
+
+
 def test_an_allowance_naming_the_table_lets_it_through_and_says_so(deployed, edited):
     new = edited(TABLE, "KeySchema", NEW_KEY)
     allowance = Allowance(f"{STACK}/{TABLE}", "the workflow input")
