@@ -295,7 +295,7 @@ def _key_types(properties: Mapping[str, Any]) -> dict[str, Any]:
         k.get("AttributeName") for k in properties.get("KeySchema") or [] if isinstance(k, Mapping)
     }
     return {
-        d.get("AttributeName"): d.get("AttributeType")
+        str(d.get("AttributeName")): d.get("AttributeType")
         for d in properties.get("AttributeDefinitions") or []
         if isinstance(d, Mapping) and d.get("AttributeName") in keys
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from aws_cdk import aws_logs as logs
@@ -12,11 +12,40 @@ from constructs import Construct
 from kahula_core import spec
 
 
-def knob(default: Any, doc: str) -> Any:
-    """A props field with its one-line documentation (rendered into the README)."""
+def knob(default: Any, doc: str, *, within: tuple[int, int, str] | None = None) -> Any:
+    """A props field with its one-line documentation (rendered into the README).
+
+    ``within=(low, high, why)``: an integer field's allowed range and the limit it comes from;
+    :func:`range_problems` checks every such field of a props object.
+    """
     if isinstance(default, (list, dict, set)):
         raise TypeError("use an immutable default (a tuple), props are frozen")
-    return field(default=default, metadata={"doc": doc})
+    metadata: dict[str, Any] = {"doc": doc}
+    if within is not None:
+        metadata["within"] = within
+    return field(default=default, metadata=metadata)
+
+
+# Allowed ranges shared by several props, each with the service limit it comes from.
+SQS_RETENTION_DAYS = (1, 14, "SQS limit")
+SQS_MAX_RECEIVE_COUNT = (1, 1000, "SQS limit")
+SQS_VISIBILITY_SECONDS = (0, 43_200, "SQS limit")
+RULE_RETRY_ATTEMPTS = (0, 185, "EventBridge limit")
+RULE_MAX_EVENT_AGE_SECONDS = (60, 24 * 3600, "EventBridge limit")
+
+
+def range_problems(props: Any) -> list[str]:
+    """One message per field of ``props`` outside its declared ``within`` range (None, for an
+    optional field, is always allowed)."""
+    problems: list[str] = []
+    for f in fields(props):
+        if "within" not in f.metadata:
+            continue
+        value = getattr(props, f.name)
+        if value is not None:
+            low, high, why = f.metadata["within"]
+            in_range(problems, f.name, value, low=low, high=high, why=why)
+    return problems
 
 
 def nested(factory: Any, doc: str) -> Any:

@@ -15,7 +15,19 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from .common import Naming, check, exclusive, in_range, knob, log_retention, pin_feature_flags
+from .common import (
+    RULE_MAX_EVENT_AGE_SECONDS,
+    RULE_RETRY_ATTEMPTS,
+    SQS_RETENTION_DAYS,
+    Naming,
+    check,
+    exclusive,
+    in_range,
+    knob,
+    log_retention,
+    pin_feature_flags,
+    range_problems,
+)
 from .encryption import use_through
 from .event_bus import EVERY_EVENT, EventBus
 from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, control, nag_resource, skip_scan
@@ -37,8 +49,8 @@ class EventArchiveProps:
     """Buffering, storage tiers and retention of the S3 archive."""
 
     retain: bool = knob(True, "RETAIN the archive and access-log buckets on stack deletion")
-    buffer_mib: int = knob(128, "Firehose buffer size (MiB)")
-    buffer_seconds: int = knob(900, "Firehose buffer interval")
+    buffer_mib: int = knob(128, "Firehose buffer size (MiB)", within=(1, 128, "Firehose limit"))
+    buffer_seconds: int = knob(900, "Firehose buffer interval", within=(0, 900, "Firehose limit"))
     infrequent_access_after_days: int = knob(30, "archive to Standard-IA after")
     glacier_after_days: int = knob(90, "archive to Glacier Flexible Retrieval after")
     expire_after_days: int | None = knob(None, "archive expiry (None: keep)")
@@ -48,40 +60,18 @@ class EventArchiveProps:
         None, "S3 Object Lock on the archive bucket (None: off; it cannot be turned off later)"
     )
     object_lock_days: int = knob(365, "default retention of each archived object version")
-    queue_retention_days: int = knob(14, "retention of the undeliverable queue")
-    rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
-    rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
+    queue_retention_days: int = knob(
+        14, "retention of the undeliverable queue", within=SQS_RETENTION_DAYS
+    )
+    rule_retry_attempts: int = knob(
+        185, "EventBridge target retries before its DLQ", within=RULE_RETRY_ATTEMPTS
+    )
+    rule_max_event_age_seconds: int = knob(
+        24 * 3600, "EventBridge target maximum event age", within=RULE_MAX_EVENT_AGE_SECONDS
+    )
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
-        in_range(problems, "buffer_mib", self.buffer_mib, low=1, high=128, why="Firehose limit")
-        in_range(
-            problems, "buffer_seconds", self.buffer_seconds, low=0, high=900, why="Firehose limit"
-        )
-        in_range(
-            problems,
-            "rule_retry_attempts",
-            self.rule_retry_attempts,
-            low=0,
-            high=185,
-            why="EventBridge",
-        )
-        in_range(
-            problems,
-            "rule_max_event_age_seconds",
-            self.rule_max_event_age_seconds,
-            low=60,
-            high=24 * 3600,
-            why="EventBridge limit",
-        )
-        in_range(
-            problems,
-            "queue_retention_days",
-            self.queue_retention_days,
-            low=1,
-            high=14,
-            why="SQS limit",
-        )
+        problems = range_problems(self)
         if not self.infrequent_access_after_days < self.glacier_after_days:
             problems.append("archive tiers must go Infrequent Access before Glacier")
         if self.infrequent_access_after_days < 30:

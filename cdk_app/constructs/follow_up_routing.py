@@ -12,7 +12,18 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .common import Naming, check, in_range, knob, pin_feature_flags
+from .common import (
+    RULE_MAX_EVENT_AGE_SECONDS,
+    RULE_RETRY_ATTEMPTS,
+    SQS_MAX_RECEIVE_COUNT,
+    SQS_RETENTION_DAYS,
+    SQS_VISIBILITY_SECONDS,
+    Naming,
+    check,
+    knob,
+    pin_feature_flags,
+    range_problems,
+)
 from .event_bus import EventBus
 from .persister import Persister
 from .secure_queue import SecureQueue
@@ -27,49 +38,24 @@ def follow_up_pattern(source: str, detail_type: str) -> events.EventPattern:
 class FollowUpRoutingProps:
     """Retention, consumer retries and delivery retries of the follow-up queues."""
 
-    queue_retention_days: int = knob(14, "retention of the follow-up queues")
-    max_receive_count: int = knob(5, "consumer receives before a follow-up's DLQ")
-    visibility_timeout_seconds: int = knob(300, "consumer visibility timeout")
-    rule_retry_attempts: int = knob(185, "EventBridge target retries before its DLQ")
-    rule_max_event_age_seconds: int = knob(24 * 3600, "EventBridge target maximum event age")
+    queue_retention_days: int = knob(
+        14, "retention of the follow-up queues", within=SQS_RETENTION_DAYS
+    )
+    max_receive_count: int = knob(
+        5, "consumer receives before a follow-up's DLQ", within=SQS_MAX_RECEIVE_COUNT
+    )
+    visibility_timeout_seconds: int = knob(
+        300, "consumer visibility timeout", within=SQS_VISIBILITY_SECONDS
+    )
+    rule_retry_attempts: int = knob(
+        185, "EventBridge target retries before its DLQ", within=RULE_RETRY_ATTEMPTS
+    )
+    rule_max_event_age_seconds: int = knob(
+        24 * 3600, "EventBridge target maximum event age", within=RULE_MAX_EVENT_AGE_SECONDS
+    )
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
-        in_range(
-            problems,
-            "queue_retention_days",
-            self.queue_retention_days,
-            low=1,
-            high=14,
-            why="SQS limit",
-        )
-        in_range(
-            problems, "max_receive_count", self.max_receive_count, low=1, high=1000, why="SQS limit"
-        )
-        in_range(
-            problems,
-            "visibility_timeout_seconds",
-            self.visibility_timeout_seconds,
-            low=0,
-            high=43_200,
-            why="SQS limit",
-        )
-        in_range(
-            problems,
-            "rule_retry_attempts",
-            self.rule_retry_attempts,
-            low=0,
-            high=185,
-            why="EventBridge",
-        )
-        in_range(
-            problems,
-            "rule_max_event_age_seconds",
-            self.rule_max_event_age_seconds,
-            low=60,
-            high=24 * 3600,
-            why="EventBridge limit",
-        )
+        problems = range_problems(self)
         check(problems, "FollowUpRoutingProps")
 
 
