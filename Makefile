@@ -115,8 +115,7 @@ capacity: dev ## event rate at which each AWS quota binds, per environment (and 
 	python -m bench.capacity --follow-up-share 0.5
 
 mutate: dev ## mutation testing of the core's store, persist, record, hashing, attributes (slow; not in CI)
-	mutmut run
-	mutmut results
+	python -m scripts.mutate
 
 clean: ## remove build output (keeps .venv/ and node_modules/)
 	rm -rf cdk.out cdk.out.gated .pytest_cache .mypy_cache .ruff_cache .demo
