@@ -79,6 +79,17 @@ class Function:
     event_name_index: bool
 
 
+def events_table(resources: dict[str, Any]) -> dict[str, Any]:
+    """The persister's table (keyed by unique_id): the aggregate store's has its own model."""
+    (table,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+        and {"AttributeName": "unique_id", "KeyType": "HASH"} in r["Properties"]["KeySchema"]
+    ]
+    return dict(table)
+
+
 def read_template(template: dict[str, Any]) -> Function:
     (fn,) = [
         r["Properties"]
@@ -86,11 +97,7 @@ def read_template(template: dict[str, Any]) -> Function:
         if r["Type"] == "AWS::Lambda::Function"
         and r["Properties"].get("Handler", "").startswith("persister.")
     ]
-    (table,) = [
-        r["Properties"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::DynamoDB::Table"
-    ]
+    table = events_table(template["Resources"])
     indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
     return Function(
         memory_mb=int(fn["MemorySize"]),

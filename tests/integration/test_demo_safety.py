@@ -71,11 +71,8 @@ def test_an_event_whose_item_is_another_event_is_reported_lost(tmp_path):
     with LocalPipeline.start(tmp_path, handler_log=io.StringIO()) as pipeline:
         published = pipeline.process(entries)
         items = pipeline.items()
-        (table,) = pipeline.topology.of_type("AWS::DynamoDB::Table")
         forged = {**items["thing-0"], "event_name": {"S": "OtherEvent"}}
-        pipeline.clients.dynamodb.put_item(
-            TableName=pipeline.topology.name(table.logical_id), Item=forged
-        )
+        pipeline.clients.dynamodb.put_item(TableName=pipeline.names.of("events"), Item=forged)
         ledger = pipeline.account(published)
     # THEN the ledger does not count it as stored: the item under its id is not that event
     ((lost_id, why),) = ledger.lost
