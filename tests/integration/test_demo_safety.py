@@ -94,6 +94,11 @@ def test_make_demo_runs_the_shipped_samples_and_loses_nothing():
     assert "nothing lost" in result.stdout
     assert "conflicts queue" in result.stdout
     assert "failure queue" in result.stdout
+    # the aggregate appends went through the outbox: published, persisted and archived
+    outbox_rows = [line for line in result.stdout.splitlines() if "demo-cmd-" in line]
+    assert len(outbox_rows) == 3
+    assert all(row.count(" yes ") == 3 for row in outbox_rows), outbox_rows
+    assert "stale append refused: expected 1, actual 3" in result.stdout
 
 
 def test_the_callers_environment_is_restored(tmp_path):
