@@ -79,6 +79,7 @@ class PipeSpec:
     batch_size: int
     starting_position: str
     retry_attempts: int
+    running: bool  # DesiredState RUNNING (the default); a STOPPED pipe reads nothing
     dead_letter_queue_url: str | None
 
 
@@ -137,6 +138,7 @@ def _spec(topology: Topology, r: Resource) -> PipeSpec:
         batch_size=int(stream.get("BatchSize", 100)),
         starting_position=stream.get("StartingPosition", "LATEST"),
         retry_attempts=int(stream.get("MaximumRetryAttempts", -1)),
+        running=p.get("DesiredState", "RUNNING") == "RUNNING",
         dead_letter_queue_url=(
             topology.ref(topology.by_arn(dlq_arn).logical_id) if dlq_arn else None
         ),
@@ -284,7 +286,7 @@ class LocalPipes:
         """Publish what was committed since the last pump; returns it (EventBridge id ->
         entry). Each pipe reads every shard of its stream from its saved position."""
         published: dict[str, dict[str, Any]] = {}
-        for pipe in self.pipes:
+        for pipe in (p for p in self.pipes if p.spec.running):
             stream_arn = self._stream_arn(pipe.spec)
             for shard_id, records in self._read(pipe, stream_arn):
                 batch = [as_pipe_record(r, stream_arn) for r in records]
@@ -347,7 +349,9 @@ class LocalPipes:
         for start in range(0, len(entries), PUT_EVENTS_BATCH):
             pending = entries[start : start + PUT_EVENTS_BATCH]
             error = ""
-            for _ in range(min(LOCAL_TARGET_ATTEMPTS, 1 + max(pipe.spec.retry_attempts, 0))):
+            retries = pipe.spec.retry_attempts  # -1: Pipes retries until the record expires
+            attempts = LOCAL_TARGET_ATTEMPTS if retries < 0 else 1 + retries
+            for _ in range(min(LOCAL_TARGET_ATTEMPTS, attempts)):
                 response = self._events.put_events(Entries=pending)
                 failed = []
                 for entry, result in zip(pending, response["Entries"], strict=True):

@@ -114,6 +114,14 @@ def test_a_pipe_is_read_from_the_template(tmp_path: Path):
     assert (spec.table_name, spec.bus_name, spec.source) == ("aggregates", "bus", "x.store")
     assert spec.filters == ('{"eventName": ["INSERT"]}',)
     assert (spec.batch_size, spec.starting_position) == (10, "TRIM_HORIZON")
+    assert spec.running
+
+
+def test_a_stopped_pipe_is_read_as_not_running(tmp_path: Path):
+    template = _template(DesiredState="STOPPED")
+    topology = Topology(template, stack_name="s", region="us-east-1", assembly_dir=tmp_path)
+    (spec,) = read_pipes(topology)
+    assert not spec.running
 
 
 def _template(**extra: Any) -> dict[str, Any]:
@@ -161,5 +169,6 @@ def _spec(input_template: str) -> Any:
         batch_size=10,
         starting_position="TRIM_HORIZON",
         retry_attempts=185,
+        running=True,
         dead_letter_queue_url=None,
     )
