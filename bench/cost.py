@@ -79,6 +79,20 @@ class Function:
     event_name_index: bool
 
 
+def _is_aggregate_table(properties: dict[str, Any]) -> bool:
+    return {"AttributeName": "aggregate_id", "KeyType": "HASH"} in properties.get("KeySchema", [])
+
+
+def events_table(resources: dict[str, Any]) -> dict[str, Any]:
+    """The persister's table: every table but the aggregate store's (its own model below)."""
+    (table,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::DynamoDB::Table" and not _is_aggregate_table(r["Properties"])
+    ]
+    return dict(table)
+
+
 def read_template(template: dict[str, Any]) -> Function:
     (fn,) = [
         r["Properties"]
@@ -86,11 +100,7 @@ def read_template(template: dict[str, Any]) -> Function:
         if r["Type"] == "AWS::Lambda::Function"
         and r["Properties"].get("Handler", "").startswith("persister.")
     ]
-    (table,) = [
-        r["Properties"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::DynamoDB::Table"
-    ]
+    table = events_table(template["Resources"])
     indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
     return Function(
         memory_mb=int(fn["MemorySize"]),
@@ -206,6 +216,84 @@ def vpc_endpoints_per_month(interface_endpoints: int = 4, azs: int = 2) -> float
     return interface_endpoints * azs * INTERFACE_ENDPOINT_PER_AZ_HOUR * HOURS_PER_MONTH
 
 
+# ----------------------------------------------------------------------------- aggregate store
+# Write units of one append (docs/aggregate-event-store.md, "Cost and speed"; DynamoDB
+# developer guide: a transactional write costs two units per KB, each index write one unit per
+# KB of what it projects). The version check is a transactional ConditionCheck: two units, once
+# per append to an existing aggregate.
+TRANSACTIONAL_WRITE_FACTOR = 2
+VERSION_CHECK_UNITS = 2
+
+
+@dataclass(frozen=True)
+class AggregateTable:
+    full_indexes: int  # indexes projecting every attribute (one unit per KB of the item)
+    keys_only_indexes: int  # indexes projecting keys only (one unit per write)
+
+
+def aggregate_table(template: dict[str, Any]) -> AggregateTable | None:
+    """The aggregate store's table in a template (keyed by aggregate_id), if deployed."""
+    tables = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::DynamoDB::Table" and _is_aggregate_table(r["Properties"])
+    ]
+    if not tables:
+        return None
+    (table,) = tables
+    projections = [
+        i["Projection"]["ProjectionType"] for i in table.get("GlobalSecondaryIndexes", [])
+    ]
+    return AggregateTable(
+        full_indexes=sum(1 for p in projections if p != "KEYS_ONLY"),
+        keys_only_indexes=sum(1 for p in projections if p == "KEYS_ONLY"),
+    )
+
+
+def append_write_units(
+    table: AggregateTable, *, event_bytes: int, events_per_append: int, existing: bool
+) -> float:
+    """Write units per appended event: the table's transactional put, every index's write,
+    and the append's version check shared by its events."""
+    kb = math.ceil(event_bytes / DYNAMODB_WRITE_UNIT_BYTES)
+    per_event = TRANSACTIONAL_WRITE_FACTOR * kb + table.full_indexes * kb
+    per_event += table.keys_only_indexes
+    check = VERSION_CHECK_UNITS if existing else 0
+    return per_event + check / events_per_append
+
+
+def print_aggregates(tables: dict[str, AggregateTable | None], event_bytes: int) -> None:
+    envs = [e for e, t in tables.items() if t is not None]
+    if not envs:
+        return
+    print(
+        f"\nAggregate event store, write units per appended {event_bytes}-byte event "
+        "(table + indexes + version check; $ per million events at "
+        f"${DYNAMODB_WRITE_UNITS_PER_MILLION} per million write units):\n"
+    )
+    print("| append | " + " | ".join(envs) + " |")
+    print("|---" * (len(envs) + 1) + "|")
+    for label, events, existing in (
+        ("1 event, new aggregate", 1, False),
+        ("1 event, existing aggregate", 1, True),
+        ("10 events, existing aggregate", 10, True),
+    ):
+        cells = []
+        for e in envs:
+            table = tables[e]
+            assert table is not None
+            units = append_write_units(
+                table, event_bytes=event_bytes, events_per_append=events, existing=existing
+            )
+            dollars = math.floor(units * DYNAMODB_WRITE_UNITS_PER_MILLION * 100 + 0.5) / 100
+            cells.append(f"{units:g} units, ${dollars:.2f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print(
+        "\nEach appended event is then published by the outbox and persisted and archived like "
+        "any bus event (the pipeline's lines above); the pipe's own price is not included."
+    )
+
+
 def kms_keys(template: dict[str, Any]) -> int:
     return sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
 
@@ -290,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{lines[envs[0]]['_archive_gb_month']:.2f} GB-month of gzipped archive per million."
     )
     print_compliance({e: kms_keys(t) for e, t in templates.items()})
+    print_aggregates({e: aggregate_table(t) for e, t in templates.items()}, args.event_bytes)
     for e in envs:
         results[e] = {"lines": lines[e], "total": totals[e], "floor": base}
     if args.json:

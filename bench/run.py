@@ -6,8 +6,12 @@
    first invocation builds, against `import boto3` + the same clients. target: <= 1.25x
 3. Synth: `cdk synth` of every environment against a one-resource app.  target: <= 1.5x
 4. Local end-to-end throughput through the demo pipeline (events/s, for information).
+5. Aggregate store appends per second on moto in-process (a moto figure, dated: moto copies
+   the table for every transaction, so it says nothing about DynamoDB), and the outbox end to
+   end: appended events through stream -> pipe -> bus -> persister per second locally.
 
-    python -m bench.run [--quick] [--only handler,coldstart,synth,e2e] [--json out.json]
+    python -m bench.run [--quick] [--only handler,coldstart,synth,e2e,appends,outbox]
+                        [--json out.json]
 """
 
 from __future__ import annotations
@@ -332,11 +336,108 @@ def bench_e2e(quick: bool) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- 5. aggregate store
+
+
+def _aggregate_table(client: Any, name: str) -> None:
+    """A table laid out as the construct lays it out (kahula_core.aggregates.schema)."""
+    from kahula_core.aggregates import schema  # noqa: PLC0415
+
+    attributes = {schema.AGGREGATE_ID: "S", schema.SEQUENCE_NUMBER: "N"}
+    indexes = []
+    for index, pk, pk_type, sk, sk_type in schema.INDEXES:
+        attributes |= {pk: pk_type, sk: sk_type}
+        keys = [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}]
+        indexes.append(
+            {"IndexName": index, "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
+        )
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": schema.AGGREGATE_ID, "KeyType": "HASH"},
+            {"AttributeName": schema.SEQUENCE_NUMBER, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": k, "AttributeType": t} for k, t in attributes.items()
+        ],
+        GlobalSecondaryIndexes=indexes,
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+
+
+def _appends(store: Any, count: int, aggregates: int) -> None:
+    """``count`` single-event appends round-robin over ``aggregates`` aggregates (after the
+    first round each append carries the version check)."""
+    from kahula_core.aggregates import NewEvent  # noqa: PLC0415
+
+    for i in range(count):
+        event = NewEvent("OrderUpdated", {"n": i, "sku": "A-1"}, {"user": "bench"})
+        store.append(f"order-{i % aggregates}", "Order", [event], expected_version=i // aggregates)
+
+
+def bench_appends(quick: bool) -> dict[str, Any]:
+    import boto3  # noqa: PLC0415
+    from kahula_core.aggregates.client import AggregateStore  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    count = 100 if quick else 200
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 - moto accepts any credentials
+        )
+        _aggregate_table(client, "bench-aggregates")
+        store = AggregateStore(table_name="bench-aggregates", dynamodb=client)
+        start = time.perf_counter()
+        _appends(store, count, aggregates=10)
+        seconds = time.perf_counter() - start
+    return {
+        "appends": {
+            "appends": count,
+            "table_items_at_end": count,
+            "appends_per_second_on_moto": round(count / seconds, 1),
+            "measured": time.strftime("%Y-%m-%d"),
+        }
+    }
+
+
+def bench_outbox(quick: bool) -> dict[str, Any]:
+    from local.pipeline import LocalPipeline  # noqa: PLC0415
+    from local.pipes import aggregate_store  # noqa: PLC0415
+
+    count = 50 if quick else 100
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalPipeline.start(Path(tmp), handler_log=io.StringIO()) as pipeline,
+    ):
+        store = aggregate_store(pipeline.topology, pipeline.clients.dynamodb)
+        start = time.perf_counter()
+        _appends(store, count, aggregates=10)
+        pipeline.run()
+        seconds = time.perf_counter() - start
+        ledger = pipeline.account(pipeline.outbox)
+    return {
+        "outbox": {
+            "events": count,
+            "published": len(pipeline.outbox.accepted),
+            "persisted": ledger.persisted,
+            "seconds": round(seconds, 1),
+            "events_per_second_local": round(count / seconds, 1),
+            "lost": len(ledger.lost),
+        }
+    }
+
+
 BENCHES = {
     "handler": bench_handler,
     "coldstart": bench_coldstart,
     "synth": bench_synth,
     "e2e": bench_e2e,
+    "appends": bench_appends,
+    "outbox": bench_outbox,
 }
 
 

@@ -118,6 +118,7 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
         follow_ups=FollowUpRoutingProps(queue_retention_days=4),
         monitoring=MonitoringProps(retain=False),
         encryption=EncryptionProps(retain=False),
+        aggregates=AggregateEventStoreProps(retain=False, backups=False),
         short_log_retention_reason=_NOT_THE_RECORD,
         **overrides,  # type: ignore[arg-type]
     )
@@ -137,6 +138,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
             object_lock_mode=ObjectLockMode.GOVERNANCE,
             object_lock_days=30,
         ),
+        aggregates=AggregateEventStoreProps(retain=True, backups=True, backup_retention_days=90),
         short_log_retention_reason=_NOT_THE_RECORD,
     ),
     "prod": EnvironmentConfig(
@@ -147,6 +149,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         archive=EventArchiveProps(
             log_retention_days=365, object_lock_mode=ObjectLockMode.GOVERNANCE
         ),
+        aggregates=AggregateEventStoreProps(retain=True, backups=True, backup_retention_days=90),
     ),
 }
 

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from .pipeline import Ledger, LocalPipeline, Published
+from .pipes import aggregate_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "events.jsonl"
@@ -66,6 +68,78 @@ def read_entries(path: Path, bad: list[tuple[str, str]]) -> Iterator[dict[str, A
                 yield to_entry(json.loads(line), where)
             except (json.JSONDecodeError, BadInputLine) as exc:
                 bad.append((where, str(exc)))
+
+
+@dataclass
+class Appended:
+    """What the demo appended to the aggregate store, and the stale append it refused."""
+
+    events: list[tuple[str, int, str, str]]  # aggregate id, sequence number, type, event id
+    refused: str
+
+
+def append_to_aggregates(pipeline: LocalPipeline) -> Appended:
+    """A few appends through the aggregate store's client (the outbox pipe publishes them on
+    the next run), and one from a stale writer, which is refused and publishes nothing."""
+    from kahula_core.aggregates import ConcurrencyError, NewEvent  # noqa: PLC0415
+
+    store = aggregate_store(pipeline.topology, pipeline.clients.dynamodb)
+    commands = [
+        [
+            NewEvent("OrderPlaced", {"sku": "A-1", "qty": 2}, {"user": "u-7"}, "demo-cmd-1"),
+            NewEvent("OrderPaid", {"amount": 129.95}, event_id="demo-cmd-2"),
+        ],
+        [NewEvent("OrderShipped", event_id="demo-cmd-3")],
+    ]
+    events, version = [], 0
+    for command in commands:
+        result = store.append("order-42", "Order", command, expected_version=version)
+        version = result.version
+        events += [
+            ("order-42", seq, e.event_type, e.event_id)
+            for seq, e in zip(result.sequence_numbers, command, strict=True)
+        ]
+    try:
+        store.append("order-42", "Order", [NewEvent("OrderCancelled")], expected_version=1)
+        refused = "[red]a stale append was accepted[/red]"
+    except ConcurrencyError as conflict:
+        refused = f"stale append refused: expected {conflict.expected}, actual {conflict.actual}"
+    return Appended(events, refused)
+
+
+def render_outbox(pipeline: LocalPipeline, appended: Appended, console: Console) -> None:
+    """Each appended event: did the outbox publish it, the persister store it, Firehose
+    archive it?"""
+    published = {
+        json.loads(e["Detail"])["metadata"]["event_id"] for e in pipeline.outbox.accepted.values()
+    }
+    items = pipeline.items()
+    archived, _ = pipeline.archived_events()
+    sources = {e["Source"] for e in pipeline.outbox.accepted.values()}
+    archived_ids = {e["detail"]["metadata"]["event_id"] for e in archived if e["source"] in sources}
+    table = Table(title=f"Aggregate store -> outbox pipe -> bus ({appended.refused})")
+    for column in (
+        "aggregate",
+        "seq",
+        "event type",
+        "event id",
+        "published",
+        "persisted",
+        "archived",
+    ):
+        table.add_column(column)
+    for aggregate_id, seq, event_type, event_id in appended.events:
+        table.add_row(
+            aggregate_id,
+            str(seq),
+            event_type,
+            event_id,
+            *(
+                "yes" if event_id in found else "[red]no[/red]"
+                for found in (published, items, archived_ids)
+            ),
+        )
+    console.print(table)
 
 
 def render(
@@ -161,7 +235,12 @@ def run(events: Path, *, progress: bool | None, console: Console) -> int:
                 on_published=lambda n: bar.advance(task, n),
                 on_delivered=lambda n: bar.advance(routing, n),
             )
+            appended = append_to_aggregates(pipeline)
+            pipeline.run(on_delivered=lambda n: bar.advance(routing, n))
+        # The outbox's events are accounted like any published event.
+        published.accepted.update(pipeline.outbox.accepted)
         ledger = pipeline.account(published)
+        render_outbox(pipeline, appended, console)
     render(ledger, bad, time.monotonic() - started, console)
     console.print(f"handler logs: {WORKDIR / 'persister.log'}")
     return 1 if ledger.lost else 0

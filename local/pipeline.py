@@ -25,6 +25,7 @@ from kahula_core.settings import Settings
 from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
 
 from .moto_server import moto_server
+from .pipes import LocalPipes
 from .provision import Clients, Route, provision
 from .runtime import Invocation, LocalEventBridge, LocalLambda
 from .synth import synthesize
@@ -83,8 +84,12 @@ class LocalPipeline:
         bridge: LocalEventBridge,
         *,
         names: Naming,
+        pipes: LocalPipes | None = None,
     ) -> None:
         self.names = names
+        self.pipes = pipes
+        # What the outbox pipes put on the bus (EventBridge id -> entry), for the accounting.
+        self.outbox = Published()
         self.topology = topology
         self.clients = clients
         self.routes = routes
@@ -129,12 +134,20 @@ class LocalPipeline:
                 bridge = LocalEventBridge(
                     topology, clients, routes, lambdas, firehose_fault=firehose_fault
                 )
+                pipes = LocalPipes(
+                    topology,
+                    dynamodb=clients.dynamodb,
+                    streams=_client("dynamodbstreams", endpoint),
+                    events=clients.events,
+                    sqs=clients.sqs,
+                )
                 yield cls(
                     topology,
                     clients,
                     routes,
                     bridge,
                     names=Naming(DEFAULT_PREFIX, env),
+                    pipes=pipes,
                 )
         finally:
             os.environ.clear()
@@ -173,7 +186,10 @@ class LocalPipeline:
         return published
 
     def run(self, on_delivered: Callable[[int], None] | None = None) -> None:
-        """Route until every rule's queue is empty (follow-ups are routed again)."""
+        """Publish what the outbox pipes read from their streams, then route until every
+        rule's queue is empty (follow-ups are routed again)."""
+        if self.pipes is not None:
+            self.outbox.accepted.update(self.pipes.pump())
         self.bridge.pump(on_delivered)
 
     def process(
@@ -266,8 +282,8 @@ class LocalPipeline:
         return events, objects
 
     def items(self) -> dict[str, dict[str, Any]]:
-        (table,) = self.topology.of_type("AWS::DynamoDB::Table")
-        name = self.topology.name(table.logical_id)
+        """The persister's table (keyed by unique_id), not the aggregate store's."""
+        name = self.names.of("events")
         out: dict[str, dict[str, Any]] = {}
         for page in self.clients.dynamodb.get_paginator("scan").paginate(
             TableName=name, ConsistentRead=True

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .pipes import NOT_SIMULATED, PIPE
 from .topology import Resource, Topology, UnsupportedTemplate
 
 ROUTE_QUEUE_PREFIX = "local-route-"
@@ -40,6 +41,8 @@ SUPPORTED = {
     "AWS::SNS::TopicPolicy",
     "AWS::SNS::Subscription",
     "AWS::KMS::Key",
+    PIPE,  # emulated by local/pipes.py (stream -> filter -> input template -> bus)
+    *NOT_SIMULATED,  # AWS Backup: accepted, nothing is backed up locally
 }
 
 
@@ -110,6 +113,8 @@ def _table(topology: Topology, clients: Clients, r: Resource) -> None:
             {k: v for k, v in gsi.items() if k in ("IndexName", "KeySchema", "Projection")}
             for gsi in p["GlobalSecondaryIndexes"]
         ]
+    if p.get("StreamSpecification"):  # the outbox pipe reads it (local/pipes.py)
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **p["StreamSpecification"]}
     clients.dynamodb.create_table(**kwargs)
 
 

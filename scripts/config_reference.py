@@ -34,6 +34,8 @@ def _show(value: Any) -> str:
         return f"`*{value.suffix}` → `{value.detail_type}`"
     if isinstance(value, ContractPaths):
         return "see *contract*"
+    if dataclasses.is_dataclass(value):
+        return "on (below)"
     return f"`{value}`"
 
 
@@ -57,7 +59,12 @@ def _table(cls: type, values: list[Any] | None) -> list[str]:
         row = f"| `{f.name}` | {f.metadata['doc']} | {_show(default)} |"
         if values is not None:
             cells = [
-                _show(getattr(v, f.name)) if getattr(v, f.name) != default else "=" for v in values
+                "off"
+                if v is None
+                else _show(getattr(v, f.name))
+                if getattr(v, f.name) != default
+                else "="
+                for v in values
             ]
             row += " " + " | ".join(cells) + " |"
         rows.append(row)
@@ -88,6 +95,12 @@ def render() -> str:
             continue
         rows += ["", f"`{f.name}`: {f.metadata['doc']}", ""]
         rows += _table(type(default), [getattr(e, f.name) for e in envs])
+    for f in identity:  # optional constructs (None: not deployed) that some environment turns on
+        chosen = [getattr(e, f.name) for e in envs]
+        on = [v for v in chosen if dataclasses.is_dataclass(v)]
+        if on:
+            rows += ["", f"`{f.name}`: {f.metadata['doc']}", ""]
+            rows += _table(type(on[0]), chosen)
     rows += [
         "",
         "`contract` (`ContractPaths`, in `PersisterProps`; the same in every environment):",

@@ -24,7 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from kahula_core.aggregates import schema
 
-from .nag import acknowledge, skip_scan
+from .nag import acknowledge, control, skip_scan
 
 FIVE_MINUTES = Duration.minutes(5)
 _NEW = "$.dynamodb.NewImage"
@@ -200,6 +200,7 @@ class AggregateEventStore(Construct):
         )
         acknowledge(queue, "AwsSolutions-SQS3", reason)
         acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
+        acknowledge(queue, control("CT.SQS.PR.1"), reason)
         skip_scan(
             queue,
             "checkov",
@@ -296,6 +297,14 @@ class AggregateEventStore(Construct):
                     delete_after=Duration.days(props.backup_retention_days),
                 )
             ],
+        )
+        skip_scan(
+            plan.backup_vault,
+            "checkov",
+            "CKV_AWS_166",
+            "The vault is encrypted with AWS Backup's AWS managed key, as the table is with "
+            "DynamoDB's: no key to administer or lose; a customer managed key needs a key "
+            "policy for AWS Backup and is an escape hatch away when policy demands it.",
         )
         selection = plan.add_selection(
             "Table", resources=[backup.BackupResource.from_dynamo_db_table(self.table)]

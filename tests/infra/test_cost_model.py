@@ -10,6 +10,9 @@ from bench.cost import (
     DYNAMODB_WRITE_UNITS_PER_MILLION,
     EVENTBRIDGE_PER_MILLION,
     LAMBDA_REQUESTS_PER_MILLION,
+    AggregateTable,
+    aggregate_table,
+    append_write_units,
     floor,
     per_million,
     read_template,
@@ -87,3 +90,21 @@ def test_less_memory_means_longer_cpu_time(synth):
         lines(small, handler_cpu_ms=2.0)["_duration_ms"]
         > lines(fn, handler_cpu_ms=2.0)["_duration_ms"]
     )
+
+
+def test_an_appended_event_pays_the_transactional_put_and_each_index(synth):
+    # GIVEN the aggregate store of the prod template (three indexes projecting everything)
+    table = aggregate_table(synth.raw["prod"])
+    assert table == AggregateTable(full_indexes=3, keys_only_indexes=0)
+    # THEN a 1 KB event costs 2 (transactional put) + 3 (indexes) write units, plus the
+    # version check (2) shared by the events of an append to an existing aggregate
+    new = append_write_units(table, event_bytes=1024, events_per_append=1, existing=False)
+    existing = append_write_units(table, event_bytes=1024, events_per_append=1, existing=True)
+    batch = append_write_units(table, event_bytes=1024, events_per_append=10, existing=True)
+    assert (new, existing, batch) == (5, 7, 5.2)
+    # a 1.5 KB event is two KB in the table and in each index
+    assert append_write_units(table, event_bytes=1536, events_per_append=1, existing=False) == 10
+
+
+def test_a_template_without_the_store_has_no_append_cost():
+    assert aggregate_table({"Resources": {}}) is None

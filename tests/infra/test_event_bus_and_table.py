@@ -18,27 +18,41 @@ def test_bus_is_named_per_environment(synth, env):
     )
 
 
-def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
-    # GIVEN the bus's resource policy (no producers listed: only the Deny is there)
-    assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
+def _denied_sources(synth, env):
+    """source -> the one principal the bus's Deny statements leave allowed to publish it."""
     policy = only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]["Policy"]
-    (deny,) = policy["Statement"]
-    persister_role = only(
-        {
-            k: v
-            for k, v in synth.resources(env, "AWS::IAM::Role").items()
-            if k.startswith("PersisterRole")
-        }
-    )
-    role_id = next(k for k, v in synth.raw[env]["Resources"].items() if v is persister_role)
+    denied = {}
+    for deny in policy["Statement"]:
+        assert deny["Effect"] == "Deny"
+        assert deny["Principal"] == {"AWS": "*"}
+        assert deny["Action"] == "events:PutEvents"
+        assert set(deny["Condition"]) == {"StringEquals", "ArnNotEquals"}
+        (source,) = deny["Condition"]["StringEquals"].values()
+        (allowed,) = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        denied[source] = allowed["Fn::GetAtt"][0]
+    return denied
+
+
+def _role(synth, env, prefix):
+    (role_id,) = [k for k in synth.resources(env, "AWS::IAM::Role") if k.startswith(prefix)]
+    return role_id
+
+
+def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
+    # GIVEN the bus's resource policy (no producers listed: only the Deny statements are there)
+    assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
     # THEN every principal of any account but the persister's role is refused that source
-    assert deny["Effect"] == "Deny"
-    assert deny["Principal"] == {"AWS": "*"}
-    assert deny["Action"] == "events:PutEvents"
-    assert deny["Condition"] == {
-        "StringEquals": {"events:source": "kahula.event-persister"},
-        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]},
-    }
+    assert _denied_sources(synth, env)["kahula.event-persister"] == _role(
+        synth, env, "PersisterRole"
+    )
+
+
+def test_only_the_outbox_pipe_may_publish_under_the_aggregate_stores_source(synth, env):
+    # GIVEN the environment's aggregate event store
+    # THEN every principal but the outbox pipe's role is refused the store's source
+    assert _denied_sources(synth, env)["kahula.aggregate-store"] == _role(
+        synth, env, "AggregateEventStorePipeRole"
+    )
 
 
 def test_replay_archive_keeps_every_event_for_the_environment_retention(synth, env):
@@ -71,7 +85,9 @@ def test_listed_producers_may_put_events_and_nothing_else(with_producers):
         "ProducerAccount222222222222",
         "ProducerOrganization",
     }
-    not_the_platform = {"StringNotEquals": {"events:source": ["kahula.event-persister"]}}
+    not_the_platform = {
+        "StringNotEquals": {"events:source": ["kahula.aggregate-store", "kahula.event-persister"]}
+    }
     for statement in statements.values():
         assert statement["Action"] == "events:PutEvents"
     assert statements["ProducerAccount111111111111"]["Condition"] == not_the_platform
@@ -102,17 +118,25 @@ def test_table_key_billing_recovery_and_encryption(synth, env):
     [("dev", False, "Delete"), ("staging", True, "Retain"), ("prod", True, "Retain")],
 )
 def test_stateful_resources_are_retained_and_protected_outside_dev(synth, env, protected, policy):
-    table = only(synth.resources(env, "AWS::DynamoDB::Table"))
-    assert table["DeletionPolicy"] == policy
-    assert table["UpdateReplacePolicy"] == policy
-    assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
+    tables = synth.resources(env, "AWS::DynamoDB::Table")  # events and aggregates
+    assert len(tables) == 2
+    for table in tables.values():
+        assert table["DeletionPolicy"] == policy
+        assert table["UpdateReplacePolicy"] == policy
+        assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
     buckets = synth.resources(env, "AWS::S3::Bucket")
     assert {b["DeletionPolicy"] for b in buckets.values()} == {policy}
     assert synth.stacks[env].termination_protection is protected
 
 
 def test_indexes_follow_the_environment_switches(synth, env):
-    table = only(synth.resources(env, "AWS::DynamoDB::Table"))["Properties"]
+    table = only(
+        {
+            k: v
+            for k, v in synth.resources(env, "AWS::DynamoDB::Table").items()
+            if k.startswith("EventTable")
+        }
+    )["Properties"]
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
     expected = set()
     if ENVIRONMENTS[env].table.saga_index:

@@ -535,7 +535,8 @@ def test_the_stack_alarms_on_every_queue_where_messages_end(synth, env):
     watched = set()
     for alarm in synth.resources(env, "AWS::CloudWatch::Alarm").values():
         properties = alarm["Properties"]
-        if "-dlq-" in properties["AlarmName"]:
+        name = properties["AlarmName"]
+        if "-dlq-" in name or name.endswith("-outbox-dlq"):  # the aggregate store's outbox
             watched.add(_dimensions(properties)["QueueName"]["Fn::GetAtt"][0])
     assert terminal
     assert watched == terminal
@@ -553,7 +554,17 @@ def _platform_functions(synth, env):
 
 def test_the_stack_alarms_on_every_rule_and_function(synth, env):
     alarms = [a["Properties"] for a in synth.resources(env, "AWS::CloudWatch::Alarm").values()]
-    watched = json.dumps([_dimensions(a) for a in alarms])
+    # each metric an alarm reads (a math alarm, such as the aggregate store's throttles, reads
+    # several)
+    watched = json.dumps(
+        [
+            {d["Name"]: d["Value"] for d in query["MetricStat"]["Metric"].get("Dimensions", [])}
+            for a in alarms
+            for query in a.get("Metrics", [])
+            if "MetricStat" in query
+        ]
+        + [_dimensions(a) for a in alarms if "Metrics" not in a]
+    )
     assert _platform_functions(synth, env)
     for rule in synth.resources(env, "AWS::Events::Rule"):
         assert json.dumps({"Ref": rule}) in watched, rule

@@ -71,11 +71,8 @@ def test_an_event_whose_item_is_another_event_is_reported_lost(tmp_path):
     with LocalPipeline.start(tmp_path, handler_log=io.StringIO()) as pipeline:
         published = pipeline.process(entries)
         items = pipeline.items()
-        (table,) = pipeline.topology.of_type("AWS::DynamoDB::Table")
         forged = {**items["thing-0"], "event_name": {"S": "OtherEvent"}}
-        pipeline.clients.dynamodb.put_item(
-            TableName=pipeline.topology.name(table.logical_id), Item=forged
-        )
+        pipeline.clients.dynamodb.put_item(TableName=pipeline.names.of("events"), Item=forged)
         ledger = pipeline.account(published)
     # THEN the ledger does not count it as stored: the item under its id is not that event
     ((lost_id, why),) = ledger.lost
@@ -97,6 +94,11 @@ def test_make_demo_runs_the_shipped_samples_and_loses_nothing():
     assert "nothing lost" in result.stdout
     assert "conflicts queue" in result.stdout
     assert "failure queue" in result.stdout
+    # the aggregate appends went through the outbox: published, persisted and archived
+    outbox_rows = [line for line in result.stdout.splitlines() if "demo-cmd-" in line]
+    assert len(outbox_rows) == 3
+    assert all(row.count(" yes ") == 3 for row in outbox_rows), outbox_rows
+    assert "stale append refused: expected 1, actual 3" in result.stdout
 
 
 def test_the_callers_environment_is_restored(tmp_path):
