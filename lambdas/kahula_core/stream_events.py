@@ -10,7 +10,10 @@ A record's data is one JSON object, in either of two shapes:
 The mapping (then record.py's contract applies unchanged):
 
   envelope ``id``          the envelope's ``id``; a bare event's id field; else the record's
-                           sequence number (stable across retries and redeliveries). It
+                           sequence number qualified by its shard, ``shardId-...:4954...``
+                           (Lambda's ``eventID``: stable across retries and redeliveries, and
+                           unique in the stream, where a bare sequence number is unique only
+                           within its shard). It
                            becomes ``unique_id`` and ``aws_id`` unless the detail carries the
                            contract's event id (``detail.metadata.event_id``), which wins as
                            it does for bus events
@@ -81,6 +84,11 @@ class Coordinates:
     partition_key: str
     arrival: str  # canonical UTC time
 
+    @property
+    def record_id(self) -> str:
+        """The record's id in its stream: shard and sequence number (Lambda's eventID)."""
+        return f"{self.shard_id}:{self.sequence_number}"
+
     def as_dict(self) -> dict[str, str]:
         return {
             "streamArn": self.stream_arn,
@@ -148,7 +156,7 @@ def to_platform_event(
     if "detail" in data or "detail-type" in data or "source" in data:
         event = {
             "version": "0",
-            "id": _id_text(data["id"], "id") if "id" in data else where.sequence_number,
+            "id": _id_text(data["id"], "id") if "id" in data else where.record_id,
             "detail-type": data.get("detail-type"),
             "source": data.get("source"),
             "time": data.get("time", fallback_time),
@@ -172,7 +180,7 @@ def to_platform_event(
             "id": (
                 _id_text(data[fields.id_field], fields.id_field)
                 if data.get(fields.id_field) is not None
-                else where.sequence_number
+                else where.record_id
             ),
             "detail-type": event_type,
             "source": fields.source,

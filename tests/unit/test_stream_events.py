@@ -34,11 +34,11 @@ def test_envelope_record_keeps_its_fields_and_is_a_valid_bus_event(event):
     parse_envelope(out)
 
 
-def test_envelope_without_id_or_time_takes_sequence_number_and_arrival_time():
+def test_envelope_without_id_or_time_takes_shard_sequence_number_and_arrival_time():
     # GIVEN an envelope with neither id nor time
     out, record = mapped({"source": "orders", "detail-type": "OrderPlaced", "detail": {"a": 1}})
-    # THEN the id is the record's sequence number and the time when Kinesis received it
-    assert out["id"] == sequence_of(record)
+    # THEN the id is the record's shard and sequence number, the time when Kinesis received it
+    assert out["id"] == f"{SHARD}:{sequence_of(record)}"
     assert parse_envelope(out).time.startswith("2026-11-25T")
 
 
@@ -57,9 +57,9 @@ def test_bare_event_maps_id_message_and_type_onto_the_envelope():
     )
 
 
-def test_bare_event_without_id_or_type_uses_sequence_number_and_default_type():
+def test_bare_event_without_id_or_type_uses_shard_and_sequence_number_and_default_type():
     out, record = mapped({"message": {"x": True}})
-    assert out["id"] == sequence_of(record)
+    assert out["id"] == record["eventID"] == f"{SHARD}:{sequence_of(record)}"
     assert out["detail-type"] == "StreamRecord"
 
 
