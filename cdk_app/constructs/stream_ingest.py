@@ -320,7 +320,9 @@ class StreamIngest(Construct):
             spec.BatchEnv.BARE_TYPE_FIELD: props.bare_type_field,
             spec.BatchEnv.BARE_DEFAULT_TYPE: props.bare_default_type,
             spec.BatchEnv.BARE_SOURCE: self.bare_source,
-            spec.Env.POWERTOOLS_SERVICE_NAME: spec.STREAM_CONSUMER_SERVICE_NAME,
+            # The persister's service: the platform's metrics (conflicts, malformed, ...) and
+            # the alarms on them count every front door; logs tell functions apart by name.
+            spec.Env.POWERTOOLS_SERVICE_NAME: spec.PERSISTER_SERVICE_NAME,
             spec.Env.POWERTOOLS_METRICS_NAMESPACE: self.metrics_namespace,
             spec.Env.POWERTOOLS_LOG_LEVEL: props.log_level.value,
             spec.Env.POWERTOOLS_TRACE_DISABLED: "false" if props.detailed_tracing else "true",
@@ -510,7 +512,7 @@ class StreamIngest(Construct):
             metric=cloudwatch.Metric(
                 namespace=self.metrics_namespace,
                 metric_name=spec.BATCH_ITEM_FAILURES_METRIC,
-                dimensions_map={"service": spec.STREAM_CONSUMER_SERVICE_NAME},
+                dimensions_map={"service": spec.PERSISTER_SERVICE_NAME},
                 statistic="Sum",
                 period=Duration.minutes(1),
             ),

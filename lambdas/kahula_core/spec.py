@@ -122,8 +122,6 @@ class BatchEnv:
     BARE_SOURCE = "BARE_SOURCE"
 
 
-#: The Powertools service name of the Kinesis consumer.
-STREAM_CONSUMER_SERVICE_NAME = "stream-consumer"
 #: Bare-event defaults (BatchEnv.BARE_*), shared by the construct and the runtime.
 BARE_ID_FIELD = "eventId"
 BARE_MESSAGE_FIELD = "message"

@@ -31,13 +31,19 @@ def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
         }
     )
     role_id = next(k for k, v in synth.raw[env]["Resources"].items() if v is persister_role)
+    # (where the Kinesis front door is deployed, its consumer emits follow-ups too)
+    publishers = [{"Fn::GetAtt": [role_id, "Arn"]}] + [
+        {"Fn::GetAtt": [k, "Arn"]}
+        for k in synth.resources(env, "AWS::IAM::Role")
+        if k.startswith("StreamIngestRole")
+    ]
     # THEN every principal of any account but the persister's role is refused that source
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"
     assert deny["Condition"] == {
         "StringEquals": {"events:source": "kahula.event-persister"},
-        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]},
+        "ArnNotEquals": {"aws:PrincipalArn": publishers},
     }
 
 
