@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import jsii
@@ -197,6 +197,15 @@ class StreamIngestProps:
         except ValueError as exc:
             problems.append(str(exc))
         check(problems, "StreamIngestProps")
+
+    def __str__(self) -> str:
+        """Only what differs from the defaults (the README's configuration reference)."""
+        changed = [
+            f"{f.name}={getattr(getattr(self, f.name), 'value', getattr(self, f.name))}"
+            for f in fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return f"StreamIngestProps({', '.join(changed)})"
 
 
 class StreamIngest(Construct):

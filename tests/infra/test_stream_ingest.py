@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,3 +323,9 @@ def test_existing_stream_and_stream_props_together_are_refused():
 def test_bad_props_are_refused_at_synth_with_the_reason(change, message):
     with pytest.raises(ValueError, match=message):
         StreamIngestProps(**change)
+
+
+def test_every_stream_knob_is_in_the_readme_with_its_doc():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for f in fields(StreamIngestProps):
+        assert f"| `{f.name}` | {f.metadata['doc']} |" in readme, f.name
