@@ -243,12 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stream-records",
         type=Path,
-        default=STREAM_SAMPLES,
-        help="JSON-lines file of Kinesis records ({partitionKey, data}) for the stream, if any",
+        default=None,
+        help="JSON-lines file of Kinesis records ({partitionKey, data}) for the stream "
+        "(default: the shipped samples with the shipped events, none with --events)",
     )
     args = parser.parse_args(argv)
     if not args.events.is_file():
         parser.error(f"no such file: {args.events}")
+    if args.stream_records is not None and not args.stream_records.is_file():
+        parser.error(f"no such file: {args.stream_records}")
     console = Console()
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the moto server is stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -257,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             args.events,
             progress=args.progress,
             console=console,
-            stream_events=args.stream_records,
+            stream_events=args.stream_records
+            or (STREAM_SAMPLES if args.events == SAMPLES else None),
         )
     except KeyboardInterrupt:
         console.print("interrupted; the local moto server was stopped")
