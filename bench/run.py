@@ -431,8 +431,16 @@ def bench_outbox(quick: bool) -> dict[str, Any]:
     }
 
 
+def bench_stream_door(quick: bool) -> dict[str, Any]:
+    """The Kinesis consumer's CPU per record (bench/stream.py)."""
+    from bench.stream import bench_stream  # noqa: PLC0415 - bench.stream imports this module
+
+    return bench_stream(quick)
+
+
 BENCHES = {
     "handler": bench_handler,
+    "stream": bench_stream_door,
     "coldstart": bench_coldstart,
     "synth": bench_synth,
     "e2e": bench_e2e,

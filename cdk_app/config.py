@@ -25,6 +25,7 @@ from .constructs.follow_up_routing import FollowUpRoutingProps
 from .constructs.monitoring import MonitoringProps
 from .constructs.persister import PersisterProps
 from .constructs.secure_bucket import ObjectLockMode
+from .constructs.stream_ingest import StreamIngestProps
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -65,6 +66,9 @@ class EnvironmentConfig:
     monitoring: MonitoringProps = nested(MonitoringProps, "alarms (`MonitoringProps`)")
     aggregates: AggregateEventStoreProps | None = knob(
         None, "the aggregate event store (`AggregateEventStoreProps`; None: not deployed)"
+    )
+    stream: StreamIngestProps | None = knob(
+        None, "the Kinesis front door (`StreamIngestProps`; None: not deployed)"
     )
     encryption: EncryptionProps = nested(
         EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
@@ -125,7 +129,16 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
 
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {
-    "dev": _throwaway("dev"),
+    "dev": _throwaway(
+        "dev",
+        stream=StreamIngestProps(
+            retain=False,
+            log_retention_days=14,
+            log_level=LogLevel.DEBUG,
+            platform_log_level=PlatformLogLevel.INFO,
+            queue_retention_days=4,
+        ),
+    ),
     "staging": EnvironmentConfig(
         name="staging",
         bus=EventBusProps(archive_retention_days=30),

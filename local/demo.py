@@ -25,11 +25,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from .pipeline import Ledger, LocalPipeline, Published
+from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "events.jsonl"
+STREAM_SAMPLES = ROOT / "samples" / "stream_records.jsonl"
 WORKDIR = ROOT / ".demo"
 PROGRESS_THRESHOLD = 50
 
@@ -142,6 +143,58 @@ def render_outbox(pipeline: LocalPipeline, appended: Appended, console: Console)
     console.print(table)
 
 
+def read_stream_records(path: Path, bad: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    """Lines ``{"partitionKey", "data": {...}}`` (or ``"raw": "text"`` for bytes that are not
+    JSON) as PutRecords entries."""
+    out = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{number}"
+            try:
+                record = json.loads(line)
+                key = record["partitionKey"]
+                data = (
+                    record["raw"].encode("utf-8")
+                    if "raw" in record
+                    else json.dumps(record["data"]).encode("utf-8")
+                )
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                bad.append((where, f"not a stream record line: {exc}"))
+                continue
+            out.append((str(key), data))
+    return out
+
+
+def render_stream(ledger: StreamLedger, console: Console) -> None:
+    table = Table(title=f"Kinesis stream {ledger.stream}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("records published (accepted by PutRecords)", ledger.published),
+        ("refused by PutRecords", len(ledger.rejected_by_put_records)),
+        ("records stored (new or duplicate)", ledger.stored),
+        ("  distinct items", ledger.unique_items),
+        ("conflicts (conflicts queue)", ledger.conflicts),
+        ("quarantined (malformed queue)", len(ledger.quarantined)),
+        ("batches on the on-failure queue", len(ledger.failed_batches)),
+        ("records archived", ledger.archived),
+        (
+            "invocations / partial failures / retries / bisections",
+            f"{ledger.invocations} / {ledger.partial_failures} / {ledger.retries} / "
+            f"{ledger.bisections}",
+        ),
+        ("lost", len(ledger.lost)),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    for sequence, reason in ledger.quarantined:
+        console.print(f"  quarantined {sequence}: {reason}")
+    for sequence, what in ledger.lost:
+        console.print(f"[red]  LOST record {sequence}: {what}[/red]")
+
+
 def render(
     ledger: Ledger, bad_lines: list[tuple[str, str]], seconds: float, console: Console
 ) -> None:
@@ -201,12 +254,19 @@ def render(
         )
 
 
-def run(events: Path, *, progress: bool | None, console: Console) -> int:
+def run(
+    events: Path,
+    *,
+    progress: bool | None,
+    console: Console,
+    stream_events: Path | None = STREAM_SAMPLES,
+) -> int:
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR)
     WORKDIR.mkdir()
     bad: list[tuple[str, str]] = []
     entries = list(read_entries(events, bad))
+    stream_records = read_stream_records(stream_events, bad) if stream_events else []
     if not entries:
         console.print(f"[red]nothing to push: no usable line in {events}[/red]")
         for where, why in bad:
@@ -241,9 +301,16 @@ def run(events: Path, *, progress: bool | None, console: Console) -> int:
         published.accepted.update(pipeline.outbox.accepted)
         ledger = pipeline.account(published)
         render_outbox(pipeline, appended, console)
+        stream_ledger = None
+        if pipeline.stream_name is not None and stream_records:
+            stream_published = pipeline.put_records(stream_records)
+            pipeline.run()
+            stream_ledger = pipeline.account_stream(stream_published)
     render(ledger, bad, time.monotonic() - started, console)
+    if stream_ledger is not None:
+        render_stream(stream_ledger, console)
     console.print(f"handler logs: {WORKDIR / 'persister.log'}")
-    return 1 if ledger.lost else 0
+    return 1 if ledger.lost or (stream_ledger and stream_ledger.lost) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,14 +319,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=Path, default=SAMPLES, help="JSON-lines file of events")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument(
+        "--stream-records",
+        type=Path,
+        default=None,
+        help="JSON-lines file of Kinesis records ({partitionKey, data}) for the stream "
+        "(default: the shipped samples with the shipped events, none with --events)",
+    )
     args = parser.parse_args(argv)
     if not args.events.is_file():
         parser.error(f"no such file: {args.events}")
+    if args.stream_records is not None and not args.stream_records.is_file():
+        parser.error(f"no such file: {args.stream_records}")
     console = Console()
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the moto server is stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        return run(args.events, progress=args.progress, console=console)
+        return run(
+            args.events,
+            progress=args.progress,
+            console=console,
+            stream_events=args.stream_records
+            or (STREAM_SAMPLES if args.events == SAMPLES else None),
+        )
     except KeyboardInterrupt:
         console.print("interrupted; the local moto server was stopped")
         return 130

@@ -19,11 +19,16 @@ from typing import Any, TextIO
 
 import boto3
 from botocore.config import Config
+from kahula_core.envelope import parse_envelope
+from kahula_core.errors import MalformedEventError
 from kahula_core.hashing import payload_hash
+from kahula_core.record import build_record
 from kahula_core.settings import Settings
+from kahula_core.stream_events import BareEventFields, Coordinates, to_platform_event
 
 from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
 
+from .kinesis import LocalKinesisMapping, put_records
 from .moto_server import moto_server
 from .pipes import LocalPipes
 from .provision import Clients, Route, provision
@@ -63,6 +68,35 @@ class Ledger:
     lost: list[tuple[str, str]] = field(default_factory=list)  # event id, what is missing
 
 
+@dataclass
+class StreamPublished:
+    """What PutRecords accepted ((shard, sequence number) -> partition key, data) and refused."""
+
+    stream: str = ""
+    accepted: dict[tuple[str, str], tuple[str, bytes]] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # partition key, error
+
+
+@dataclass
+class StreamLedger:
+    """Where every record PutRecords accepted ended up. ``lost`` must be empty."""
+
+    stream: str = ""
+    published: int = 0
+    rejected_by_put_records: list[tuple[str, str]] = field(default_factory=list)
+    stored: int = 0  # records whose item is in the table (new or duplicate)
+    unique_items: int = 0  # distinct unique_ids among them
+    conflicts: int = 0
+    quarantined: list[tuple[str, str]] = field(default_factory=list)  # shard:sequence, reason
+    failed_batches: list[dict[str, Any]] = field(default_factory=list)  # KinesisBatchInfo
+    archived: int = 0
+    invocations: int = 0
+    partial_failures: int = 0
+    retries: int = 0
+    bisections: int = 0
+    lost: list[tuple[str, str]] = field(default_factory=list)  # shard:sequence, what is missing
+
+
 def _client(service: str, endpoint: str) -> Any:
     # A private session: hooks on boto3's default session (the handler's) never touch these.
     return boto3.session.Session().client(
@@ -85,11 +119,14 @@ class LocalPipeline:
         *,
         names: Naming,
         pipes: LocalPipes | None = None,
+        stream_mappings: list[LocalKinesisMapping] | None = None,
     ) -> None:
         self.names = names
         self.pipes = pipes
         # What the outbox pipes put on the bus (EventBridge id -> entry), for the accounting.
         self.outbox = Published()
+        self.stream_mappings = stream_mappings or []
+        self._drained: dict[str, list[dict[str, Any]]] = {}
         self.topology = topology
         self.clients = clients
         self.routes = routes
@@ -123,6 +160,7 @@ class LocalPipeline:
                     dynamodb=_client("dynamodb", endpoint),
                     events=_client("events", endpoint),
                     firehose=_client("firehose", endpoint),
+                    kinesis=_client("kinesis", endpoint),
                 )
                 routes = provision(topology, clients)
                 lambdas = {
@@ -141,6 +179,17 @@ class LocalPipeline:
                     events=clients.events,
                     sqs=clients.sqs,
                 )
+                by_name = {f.name: f for f in lambdas.values()}
+                mappings = [
+                    LocalKinesisMapping(
+                        topology,
+                        m,
+                        by_name[topology.resolve(m.properties["FunctionName"])],
+                        kinesis=clients.kinesis,
+                        sqs=clients.sqs,
+                    )
+                    for m in topology.of_type("AWS::Lambda::EventSourceMapping")
+                ]
                 yield cls(
                     topology,
                     clients,
@@ -148,6 +197,7 @@ class LocalPipeline:
                     bridge,
                     names=Naming(DEFAULT_PREFIX, env),
                     pipes=pipes,
+                    stream_mappings=mappings,
                 )
         finally:
             os.environ.clear()
@@ -187,10 +237,101 @@ class LocalPipeline:
 
     def run(self, on_delivered: Callable[[int], None] | None = None) -> None:
         """Publish what the outbox pipes read from their streams, then route until every
-        rule's queue is empty (follow-ups are routed again)."""
+        rule's queue is empty (follow-ups are routed again) and every stream's mapping has
+        read its shards to the end (its follow-ups are routed too)."""
         if self.pipes is not None:
             self.outbox.accepted.update(self.pipes.pump())
-        self.bridge.pump(on_delivered)
+        while True:
+            self.bridge.pump(on_delivered)
+            if not sum(m.poll() for m in self.stream_mappings):
+                return
+
+    # ------------------------------------------------------------------ the Kinesis door
+
+    @property
+    def stream_name(self) -> str | None:
+        """The stream the template's event source mapping reads, if it has one."""
+        return self.stream_mappings[0].stream_name if self.stream_mappings else None
+
+    def put_records(self, records: Iterable[tuple[str, bytes]]) -> StreamPublished:
+        """PutRecords (partition key, data) onto the stream; refused entries are reported."""
+        if self.stream_name is None:
+            raise ValueError("the template has no Kinesis stream")
+        given = list(records)
+        published = StreamPublished(stream=self.stream_name)
+        results = put_records(self.clients.kinesis, self.stream_name, given)
+        for (key, data), result in zip(given, results, strict=True):
+            if "SequenceNumber" in result:
+                published.accepted[(result["ShardId"], result["SequenceNumber"])] = (key, data)
+            else:
+                published.rejected.append((key, result.get("ErrorMessage", "refused")))
+        return published
+
+    def stream_function(self) -> LocalLambda:
+        (mapping,) = self.stream_mappings
+        return mapping.function
+
+    def account_stream(self, published: StreamPublished) -> StreamLedger:
+        """Check every accepted record is stored (its item is this event) and archived, or
+        quarantined with its reason, or inside a batch on the on-failure queue."""
+        (mapping,) = self.stream_mappings
+        ledger = StreamLedger(stream=published.stream, published=len(published.accepted))
+        ledger.rejected_by_put_records = list(published.rejected)
+        for name in ("invocations", "partial_failures", "retries", "bisections"):
+            setattr(ledger, name, getattr(mapping.stats, name))
+        environment = self.stream_function().environment
+        settings = Settings.from_environment(environment)
+        fields = BareEventFields.from_environment(environment)
+        quarantined = self._queue("stream/malformed")
+        failed = self._queue("stream/failed")
+        conflicts = self._queue("persister/conflicts")
+        ledger.quarantined = [
+            (f"{q['coordinates']['shardId']}:{q['coordinates']['sequenceNumber']}", q["reason"])
+            for q in quarantined
+        ]
+        ledger.failed_batches = [f["KinesisBatchInfo"] for f in failed]
+        quarantined_seqs = {seq for seq, _ in ledger.quarantined}
+        conflict_ids = {c["unique_id"] for c in conflicts}
+        archived_ids = {e["id"] for e in self.archived_events()[0]}
+        items = self.items()
+        stored_ids: set[str] = set()
+        for (shard, sequence), (key, data) in published.accepted.items():
+            where = Coordinates(mapping.stream_arn, shard, sequence, key, "2000-01-01T00:00:00Z")
+            record_id = where.record_id
+            try:
+                event = to_platform_event(json.loads(data), where, fields)
+                record = build_record(parse_envelope(event), settings, "")
+            except (ValueError, MalformedEventError):
+                expected = None
+            else:
+                expected = (record.unique_id, event["id"], record.item)
+            if any(_in_batch(shard, sequence, b) for b in ledger.failed_batches):
+                continue  # kept by coordinates on the on-failure queue
+            if expected is None:
+                if record_id not in quarantined_seqs:
+                    ledger.lost.append((record_id, "malformed but not quarantined"))
+                continue
+            unique_id, event_id, item = expected
+            stored = items.get(unique_id)
+            missing = []
+            if stored is None:
+                missing.append("no item in the table")
+            elif any(stored[a] != item[a] for a in ("event_name", "source", "payload_hash")):
+                if unique_id in conflict_ids:
+                    ledger.conflicts += 1
+                else:
+                    missing.append("another event under its id, and no conflict recorded")
+            else:
+                ledger.stored += 1
+                stored_ids.add(unique_id)
+            if event_id not in archived_ids:
+                missing.append("not archived")
+            else:
+                ledger.archived += 1
+            if missing:
+                ledger.lost.append((record_id, ", ".join(missing)))
+        ledger.unique_items = len(stored_ids)
+        return ledger
 
     def process(
         self,
@@ -227,14 +368,17 @@ class LocalPipeline:
         return "-".join([self.names.of(base), *suffix])
 
     def _queue(self, what: str) -> list[dict[str, Any]]:
-        """Every message on one of the template's queues, drained."""
+        """Every message on one of the template's queues, drained (and kept, so the bus's
+        and the stream's accounts both see them)."""
         name = self.queue_name(what)
         (queue,) = [
             q
             for q in self.topology.of_type("AWS::SQS::Queue")
             if self.topology.name(q.logical_id) == name
         ]
-        return self._drain_queue(queue.logical_id)
+        kept = self._drained.setdefault(name, [])
+        kept += self._drain_queue(queue.logical_id)
+        return list(kept)
 
     def _drain_queue(self, logical_id: str) -> list[dict[str, Any]]:
         out = []
@@ -244,7 +388,10 @@ class LocalPipeline:
 
     @property
     def function(self) -> LocalLambda:
-        (function,) = self.bridge.lambdas.values()
+        """The persister (the bus's function; other functions belong to other doors)."""
+        (function,) = [
+            f for f in self.bridge.lambdas.values() if f.handler_path.startswith("persister.")
+        ]
         return function
 
     def settings(self) -> Settings:
@@ -371,6 +518,12 @@ class LocalPipeline:
         for fid, source_id in due_follow_ups.items():
             ledger.lost.append((source_id, f"follow-up {fid} not in its queue"))
         return ledger
+
+
+def _in_batch(shard: str, sequence: str, batch: dict[str, Any]) -> bool:
+    return batch["shardId"] == shard and (
+        int(batch["startSequenceNumber"]) <= int(sequence) <= int(batch["endSequenceNumber"])
+    )
 
 
 def _not_this_event(

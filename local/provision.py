@@ -43,6 +43,9 @@ SUPPORTED = {
     "AWS::KMS::Key",
     PIPE,  # emulated by local/pipes.py (stream -> filter -> input template -> bus)
     *NOT_SIMULATED,  # AWS Backup: accepted, nothing is backed up locally
+    "AWS::Kinesis::Stream",
+    "AWS::Kinesis::StreamConsumer",
+    "AWS::Lambda::EventSourceMapping",  # local/kinesis.py polls it
 }
 
 
@@ -65,6 +68,7 @@ class Clients:
     dynamodb: Any
     events: Any
     firehose: Any
+    kinesis: Any = None
 
 
 def provision(topology: Topology, clients: Clients) -> list[Route]:
@@ -80,6 +84,8 @@ def provision(topology: Topology, clients: Clients) -> list[Route]:
         clients.events.create_event_bus(Name=topology.name(r.logical_id))
     for r in topology.of_type("AWS::KinesisFirehose::DeliveryStream"):
         _stream(topology, clients, r)
+    for r in topology.of_type("AWS::Kinesis::Stream"):
+        _kinesis_stream(topology, clients, r)
     routes: list[Route] = []
     for r in topology.of_type("AWS::Events::Rule"):
         routes += _rule(topology, clients, r)
@@ -125,6 +131,23 @@ def _stream(topology: Topology, clients: Clients, r: Resource) -> None:
         DeliveryStreamType=r.properties.get("DeliveryStreamType", "DirectPut"),
         ExtendedS3DestinationConfiguration=destination,
     )
+
+
+def _kinesis_stream(topology: Topology, clients: Clients, r: Resource) -> None:
+    """The stream as declared (mode, shards, retention); encryption is not simulated."""
+    if clients.kinesis is None:
+        raise UnsupportedTemplate(f"{r.logical_id}: a Kinesis stream needs a kinesis client")
+    p, name = r.properties, topology.name(r.logical_id)
+    mode = p.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
+    kwargs: dict[str, Any] = {"StreamName": name, "StreamModeDetails": {"StreamMode": mode}}
+    if mode == "PROVISIONED":
+        kwargs["ShardCount"] = int(p.get("ShardCount", 1))
+    clients.kinesis.create_stream(**kwargs)
+    hours = int(p.get("RetentionPeriodHours", 24))
+    if hours > 24:
+        clients.kinesis.increase_stream_retention_period(
+            StreamName=name, RetentionPeriodHours=hours
+        )
 
 
 def _rule(topology: Topology, clients: Clients, r: Resource) -> list[Route]:

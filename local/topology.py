@@ -65,6 +65,8 @@ class Topology:
             "AWS::Lambda::Function": "FunctionName",
             "AWS::Events::Rule": "Name",
             "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::Kinesis::Stream": "Name",
+            "AWS::Kinesis::StreamConsumer": "ConsumerName",
         }.get(r.type)
         if explicit and explicit in p:
             return str(p[explicit])
@@ -87,6 +89,10 @@ class Topology:
             "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{n}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{n}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{n}:*",
+            "AWS::Kinesis::Stream": f"arn:aws:kinesis:{region}:{ACCOUNT}:stream/{n}",
+            "AWS::Kinesis::StreamConsumer": (
+                f"{self.resolve(r.properties.get('StreamARN'))}/consumer/{n}:0"
+            ),
         }[r.type]
 
     def ref(self, logical_id: str) -> str:
@@ -131,6 +137,8 @@ class Topology:
                     return self.queue_urls[logical_id]
                 if attribute == "QueueName":
                     return self.name(logical_id)
+                if attribute == "ConsumerARN":
+                    return self.arn(logical_id)
                 raise UnsupportedTemplate(f"Fn::GetAtt {logical_id}.{attribute}")
             if fn == "Fn::Join":
                 separator, parts = arg

@@ -20,6 +20,7 @@ from cdk_app.constructs import (
     FollowUpRouting,
     Monitoring,
     Persister,
+    StreamIngest,
 )
 from cdk_app.constructs.nag import acknowledge, control
 
@@ -74,10 +75,34 @@ class EventPersistenceStack(Stack):
             props=config.follow_ups,
             encryption_key=key,
         )
+        # The Kinesis front door, where configured: the persister's contract, follow-ups,
+        # claim checks and conflicts queue; stored records go to the same archive.
+        self.stream: StreamIngest | None = None
+        if config.stream is not None:
+            self.stream = StreamIngest(
+                self,
+                "StreamIngest",
+                event_bus=bus,
+                table=table,
+                persister=persister,
+                archive_stream=archive.delivery_stream,
+                naming=naming,
+                props=config.stream,
+                encryption_key=key,
+            )
+        stream_functions = {"stream-consumer": self.stream.function} if self.stream else {}
+        stream_queues = (
+            {
+                "stream-failed": self.stream.failure_queue,
+                "stream-malformed": self.stream.quarantine_queue,
+            }
+            if self.stream
+            else {}
+        )
         monitoring = Monitoring(
             self,
             "Monitoring",
-            functions={"persister": persister.function},
+            functions={"persister": persister.function, **stream_functions},
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
@@ -95,12 +120,16 @@ class EventPersistenceStack(Stack):
                     f"{t.removesuffix('Event').lower()}-consumer-dlq": q
                     for t, q in routing.consumer_dead_letter_queues.items()
                 },
+                **stream_queues,
             },
             metrics_namespace=naming.metrics_namespace,
             service_name=spec.PERSISTER_SERVICE_NAME,
             name_prefix=naming.alarm_prefix,
             props=config.monitoring,
         )
+
+        if self.stream is not None:
+            self.stream.add_alarm_actions(monitoring.topic)
 
         self.aggregates: AggregateEventStore | None = None
         if config.aggregates is not None:
@@ -135,6 +164,8 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
         CfnOutput(self, "EventTableName", value=table.table.table_name)
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
+        if self.stream is not None:
+            CfnOutput(self, "StreamName", value=self.stream.stream.stream_name)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
 
@@ -144,6 +175,11 @@ class EventPersistenceStack(Stack):
         for log_group, days in (
             (self.persister.log_group, config.persister.log_retention_days),
             (self.archive.delivery_log_group, config.archive.log_retention_days),
+            *(
+                [(self.stream.log_group, config.stream.log_retention_days)]
+                if self.stream is not None and config.stream is not None
+                else []
+            ),
         ):
             if reason and days < 365:
                 acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)

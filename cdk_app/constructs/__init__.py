@@ -12,6 +12,7 @@ from .network import FunctionNetwork
 from .persister import Persister, PersisterProps
 from .secure_bucket import ObjectLockMode
 from .secure_queue import SecureQueue
+from .stream_ingest import StreamIngest, StreamIngestProps, StreamMode
 
 __all__ = [
     "EVERY_EVENT",
@@ -37,4 +38,7 @@ __all__ = [
     "PersisterProps",
     "PlatformLogLevel",
     "SecureQueue",
+    "StreamIngest",
+    "StreamIngestProps",
+    "StreamMode",
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import CfnDynamicReference, CfnDynamicReferenceService
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+
+from .common import LogLevel, PlatformLogLevel
 
 
 def _lambdas_dir() -> Path:
@@ -27,6 +30,7 @@ LAMBDAS_DIR = _lambdas_dir()
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLERS = {
     "persister": "persister.handler.lambda_handler",
+    "stream_consumer": "stream_consumer.handler.lambda_handler",
 }
 ASSET_EXCLUDES = [
     "**/__pycache__",
@@ -56,3 +60,15 @@ def powertools_layer(scope: Construct, construct_id: str, version: str) -> lambd
         CfnDynamicReferenceService.SSM, powertools_layer_arn_parameter(version, RUNTIME)
     ).to_string()
     return lambda_.LayerVersion.from_layer_version_arn(scope, construct_id, arn)
+
+
+def function_logging(log_level: LogLevel, platform_log_level: PlatformLogLevel) -> dict[str, Any]:
+    """The logging arguments every function of the library gets: JSON logs, the platform's
+    START/END/REPORT lines only at ``platform_log_level``, the application's at ``log_level``."""
+    return {
+        "logging_format": lambda_.LoggingFormat.JSON,
+        "system_log_level_v2": getattr(lambda_.SystemLogLevel, platform_log_level.value),
+        "application_log_level_v2": getattr(
+            lambda_.ApplicationLogLevel, {"WARNING": "WARN"}.get(log_level.value, log_level.value)
+        ),
+    }

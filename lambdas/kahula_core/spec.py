@@ -105,6 +105,40 @@ class Env:
     POWERTOOLS_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
 
 
+class BatchEnv:
+    """Variables of the batch front doors (stream, queue): quarantine, archive, bare events."""
+
+    #: SQS queue that keeps each malformed record, with its reason and coordinates.
+    QUARANTINE_QUEUE_URL = "QUARANTINE_QUEUE_URL"
+    #: Firehose stream of the S3 archive; accepted records go there in the bus's line format.
+    ARCHIVE_STREAM_NAME = "ARCHIVE_STREAM_NAME"
+    #: In a bare event (no envelope): the field holding its id, and the one holding its message.
+    BARE_ID_FIELD = "BARE_ID_FIELD"
+    BARE_MESSAGE_FIELD = "BARE_MESSAGE_FIELD"
+    #: The field naming a bare event's type (its detail-type), and the type when it is absent.
+    BARE_TYPE_FIELD = "BARE_TYPE_FIELD"
+    BARE_DEFAULT_TYPE = "BARE_DEFAULT_TYPE"
+    #: The ``source`` a bare event is stored under.
+    BARE_SOURCE = "BARE_SOURCE"
+
+
+#: Bare-event defaults (BatchEnv.BARE_*), shared by the construct and the runtime.
+BARE_ID_FIELD = "eventId"
+BARE_MESSAGE_FIELD = "message"
+BARE_TYPE_FIELD = "eventType"
+BARE_DEFAULT_TYPE = "StreamRecord"
+#: Metric of the batch front doors: records reported back for redelivery.
+BATCH_ITEM_FAILURES_METRIC = "BatchItemFailures"
+#: PutRecordBatch limits (Firehose): records and bytes per call.
+FIREHOSE_MAX_BATCH_RECORDS = 500
+FIREHOSE_MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def bare_event_source(prefix: str) -> str:
+    """The default ``source`` of a bare event read from a stream."""
+    return f"{prefix}.stream"
+
+
 class SpecError(ValueError):
     """A value handed between infrastructure and runtime is not in the agreed form."""
 

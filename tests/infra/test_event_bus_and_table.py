@@ -28,29 +28,29 @@ def _denied_sources(synth, env):
         assert deny["Action"] == "events:PutEvents"
         assert set(deny["Condition"]) == {"StringEquals", "ArnNotEquals"}
         (source,) = deny["Condition"]["StringEquals"].values()
-        (allowed,) = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-        denied[source] = allowed["Fn::GetAtt"][0]
+        allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        denied[source] = {a["Fn::GetAtt"][0] for a in allowed}
     return denied
 
 
-def _role(synth, env, prefix):
-    (role_id,) = [k for k in synth.resources(env, "AWS::IAM::Role") if k.startswith(prefix)]
-    return role_id
+def _roles(synth, env, *prefixes):
+    return {k for k in synth.resources(env, "AWS::IAM::Role") if k.startswith(prefixes)}
 
 
 def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
     # GIVEN the bus's resource policy (no producers listed: only the Deny statements are there)
     assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
-    # THEN every principal of any account but the persister's role is refused that source
-    assert _denied_sources(synth, env)["kahula.event-persister"] == _role(
-        synth, env, "PersisterRole"
+    # THEN every principal of any account but the persister's role (and, where the Kinesis
+    # front door is deployed, its consumer's, which emits follow-ups too) is refused it
+    assert _denied_sources(synth, env)["kahula.event-persister"] == _roles(
+        synth, env, "PersisterRole", "StreamIngestRole"
     )
 
 
 def test_only_the_outbox_pipe_may_publish_under_the_aggregate_stores_source(synth, env):
     # GIVEN the environment's aggregate event store
     # THEN every principal but the outbox pipe's role is refused the store's source
-    assert _denied_sources(synth, env)["kahula.aggregate-store"] == _role(
+    assert _denied_sources(synth, env)["kahula.aggregate-store"] == _roles(
         synth, env, "AggregateEventStorePipeRole"
     )
 

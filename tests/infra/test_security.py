@@ -25,7 +25,9 @@ def _denies_insecure_transport(policy_document):
 
 def test_every_queue_is_encrypted_and_tls_only(synth, env):
     queues = synth.resources(env, "AWS::SQS::Queue")
-    assert len(queues) == 10  # nine of the pipeline, the aggregate store's outbox DLQ
+    # nine of the pipeline, the aggregate store's outbox DLQ, and the Kinesis front door's
+    # quarantine and on-failure queues where it is deployed
+    assert len(queues) == 10 + (2 if ENVIRONMENTS[env].stream is not None else 0)
     policies = synth.resources(env, "AWS::SQS::QueuePolicy").values()
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True

@@ -1,0 +1,585 @@
+"""The Kinesis front door: a data stream whose records are persisted like bus events."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from kahula_core import spec
+
+from .common import (
+    LogLevel,
+    Naming,
+    PlatformLogLevel,
+    check,
+    exclusive,
+    in_range,
+    knob,
+    log_retention,
+    overrides,
+    pin_feature_flags,
+)
+from .encryption import use_through
+from .event_bus import EventBus
+from .event_table import EventTable
+from .function_code import (
+    HANDLERS,
+    RUNTIME,
+    function_code,
+    function_logging,
+    powertools_layer,
+)
+from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, control, nag_resource, skip_scan
+from .persister import Persister
+from .secure_queue import SecureQueue
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class _SendOnlyFailureQueue:
+    """The mapping's on-failure destination. The L2 ``SqsDlq`` grants GetQueueAttributes,
+    GetQueueUrl and, on a KMS queue, every encrypt action; the role's own statements grant
+    SendMessage and the key's use through SQS instead."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(self, _target: Any, _handler: Any) -> lambda_.DlqDestinationConfig:
+        return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
+
+
+class StreamMode(enum.StrEnum):
+    """Kinesis capacity mode: on demand (no shards to size) or provisioned shards."""
+
+    ON_DEMAND = "ON_DEMAND"
+    PROVISIONED = "PROVISIONED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamIngestProps:
+    """The stream, its consumer function and its event source mapping. Defaults: bounded
+    retries, bisect on error, partial batch responses; a poison record never blocks a shard."""
+
+    stream_mode: StreamMode = knob(StreamMode.ON_DEMAND, "Kinesis capacity mode")
+    shard_count: int = knob(1, "shards when PROVISIONED")
+    retention_hours: int = knob(24, "stream retention (hours)")
+    batch_size: int = knob(100, "records per invocation (event source mapping)")
+    max_batching_window_seconds: int = knob(1, "wait up to this long to fill a batch")
+    bisect_on_error: bool = knob(True, "split a failing batch in two and retry each half")
+    retry_attempts: int = knob(10, "retries of a failing batch before the on-failure queue")
+    max_record_age_seconds: int = knob(
+        6 * 3600, "records older than this go to the on-failure queue unprocessed"
+    )
+    parallelization_factor: int = knob(1, "concurrent batches per shard (order kept per key)")
+    enhanced_fan_out: bool = knob(False, "a dedicated-throughput (EFO) stream consumer")
+    memory_mb: int = knob(256, "Lambda memory (arm64)")
+    timeout_seconds: int = knob(60, "Lambda timeout (a whole batch)")
+    reserved_concurrency: int | None = knob(None, "reserved concurrency (None: unreserved)")
+    log_retention_days: int = knob(365, "function log retention")
+    log_level: LogLevel = knob(LogLevel.INFO, "Powertools log level")
+    platform_log_level: PlatformLogLevel = knob(PlatformLogLevel.WARN, "Lambda system log level")
+    detailed_tracing: bool = knob(False, "X-Ray subsegments per AWS call")
+    powertools_version: str = knob("3.37.0", "official Powertools layer version (= pip pin)")
+    queue_retention_days: int = knob(14, "retention of the quarantine and on-failure queues")
+    iterator_age_alarm_seconds: int = knob(300, "oldest unread record age that alarms")
+    bare_id_field: str = knob(spec.BARE_ID_FIELD, "bare event: field holding its id")
+    bare_message_field: str = knob(spec.BARE_MESSAGE_FIELD, "bare event: field of its message")
+    bare_type_field: str = knob(spec.BARE_TYPE_FIELD, "bare event: field of its type")
+    bare_default_type: str = knob(spec.BARE_DEFAULT_TYPE, "bare event: type when absent")
+    bare_source: str | None = knob(None, "bare event: source (None: `{prefix}.stream`)")
+    retain: bool = knob(True, "RETAIN the stream it creates on stack deletion")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not isinstance(self.stream_mode, StreamMode):
+            problems.append(f"stream_mode must be a StreamMode, got {self.stream_mode!r}")
+        in_range(problems, "shard_count", self.shard_count, low=1, high=500, why="shard quota")
+        in_range(
+            problems, "retention_hours", self.retention_hours, low=24, high=8760, why="Kinesis"
+        )
+        in_range(problems, "batch_size", self.batch_size, low=1, high=10_000, why="Lambda")
+        in_range(
+            problems,
+            "max_batching_window_seconds",
+            self.max_batching_window_seconds,
+            low=0,
+            high=300,
+            why="Lambda",
+        )
+        # -1 (forever) is Lambda's default and blocks a shard on a poison batch: refused.
+        in_range(
+            problems,
+            "retry_attempts",
+            self.retry_attempts,
+            low=0,
+            high=10_000,
+            why="bounded: -1 would retry a poison batch until it expires",
+        )
+        in_range(
+            problems,
+            "max_record_age_seconds",
+            self.max_record_age_seconds,
+            low=60,
+            high=604_800,
+            why="bounded: -1 would keep a poison batch until it expires",
+        )
+        if self.max_record_age_seconds > self.retention_hours * 3600:
+            problems.append(
+                "max_record_age_seconds must not exceed the stream retention "
+                f"({self.retention_hours} h): the record would expire first, unrecorded"
+            )
+        in_range(
+            problems,
+            "parallelization_factor",
+            self.parallelization_factor,
+            low=1,
+            high=10,
+            why="Lambda",
+        )
+        in_range(problems, "memory_mb", self.memory_mb, low=128, high=10240, why="Lambda limit")
+        in_range(
+            problems, "timeout_seconds", self.timeout_seconds, low=1, high=900, why="Lambda limit"
+        )
+        if self.reserved_concurrency is not None:
+            in_range(
+                problems,
+                "reserved_concurrency",
+                self.reserved_concurrency,
+                low=1,
+                high=10_000,
+                why="Lambda",
+            )
+        in_range(
+            problems,
+            "queue_retention_days",
+            self.queue_retention_days,
+            low=1,
+            high=14,
+            why="SQS limit",
+        )
+        in_range(
+            problems,
+            "iterator_age_alarm_seconds",
+            self.iterator_age_alarm_seconds,
+            low=1,
+            high=604_800,
+            why="Kinesis retention",
+        )
+        for name in ("bare_id_field", "bare_message_field", "bare_type_field"):
+            if not getattr(self, name).strip():
+                problems.append(f"{name} must not be empty")
+        if self.bare_id_field == self.bare_message_field:
+            problems.append("bare_id_field and bare_message_field must differ")
+        if not isinstance(self.log_level, LogLevel):
+            problems.append(f"log_level must be a LogLevel, got {self.log_level!r}")
+        if not isinstance(self.platform_log_level, PlatformLogLevel):
+            problems.append(
+                f"platform_log_level must be a PlatformLogLevel, got {self.platform_log_level!r}"
+            )
+        try:
+            log_retention(self.log_retention_days)
+        except ValueError as exc:
+            problems.append(str(exc))
+        check(problems, "StreamIngestProps")
+
+    def __str__(self) -> str:
+        """Only what differs from the defaults (the README's configuration reference)."""
+        changed = [
+            f"{f.name}={getattr(getattr(self, f.name), 'value', getattr(self, f.name))}"
+            for f in fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return f"StreamIngestProps({', '.join(changed)})"
+
+
+class StreamIngest(Construct):
+    """A Kinesis data stream, its consumer function and the event source mapping between them.
+
+    ``StreamIngest(self, "S", event_bus=bus, table=table, persister=persister)`` is a whole
+    call. The consumer stores each record through the same core as the persister, with the
+    persister's contract, follow-up rules and source, claim-check bucket and conflicts queue
+    (given ``archive_stream``, it also archives each stored record there in the bus's line
+    format). ``existing_stream`` XOR ``stream_props``.
+
+    Queues: ``quarantine_queue`` (malformed records, with reason and coordinates; the shard
+    moves on), ``failure_queue`` (the mapping's on-failure destination: the coordinates of a
+    batch whose retries or age ran out). Alarms: ``iterator_age_alarm``,
+    ``batch_item_failures_alarm`` (the queues' depth and the function's errors belong to
+    Monitoring); ``add_alarm_actions(topic)`` wires them to an alarm topic.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        event_bus: events.IEventBus | EventBus,
+        table: dynamodb.ITable | EventTable,
+        persister: Persister,
+        archive_stream: firehose.IDeliveryStream | None = None,
+        existing_stream: kinesis.IStream | None = None,
+        stream_props: Mapping[str, Any] | None = None,
+        naming: Naming | None = None,
+        props: StreamIngestProps | None = None,
+        encryption_key: kms.IKey | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        pin_feature_flags(self)
+        exclusive("StreamIngest", existing_stream=existing_stream, stream_props=stream_props)
+        self.props = props = props or StreamIngestProps()
+        bus = event_bus.bus if isinstance(event_bus, EventBus) else event_bus
+        key_attributes = (
+            table.key_attributes if isinstance(table, EventTable) else (("unique_id", "HASH"),)
+        )
+        table = table.table if isinstance(table, EventTable) else table
+        prefix = naming.prefix if naming else "kahula"
+        self.bare_source = props.bare_source or spec.bare_event_source(prefix)
+        self.metrics_namespace = persister.metrics_namespace
+
+        if existing_stream is not None:
+            self.stream = existing_stream
+        else:
+            self.stream = kinesis.Stream(
+                self,
+                "Stream",
+                **{
+                    "stream_name": naming.of("stream") if naming else None,
+                    "stream_mode": getattr(kinesis.StreamMode, props.stream_mode.value),
+                    "shard_count": (
+                        props.shard_count if props.stream_mode is StreamMode.PROVISIONED else None
+                    ),
+                    "retention_period": Duration.hours(props.retention_hours),
+                    # The project's key when set, else the AWS managed key alias/aws/kinesis.
+                    "encryption": (
+                        kinesis.StreamEncryption.KMS
+                        if encryption_key is not None
+                        else kinesis.StreamEncryption.MANAGED
+                    ),
+                    "encryption_key": encryption_key,
+                    "removal_policy": RemovalPolicy.RETAIN
+                    if props.retain
+                    else RemovalPolicy.DESTROY,
+                    **overrides(stream_props, refused=("encryption", "encryption_key")),
+                },
+            )
+
+        def kept(cid: str, suffix: str, what: str) -> SecureQueue:
+            return SecureQueue(
+                self,
+                cid,
+                queue_name=f"{naming.of('stream')}-{suffix}" if naming else None,
+                retention=Duration.days(props.queue_retention_days),
+                dead_letter_of=what,
+                encryption_key=encryption_key,
+            )
+
+        self.quarantine_queue = kept(
+            "Quarantine", "malformed", "malformed stream records, with reason and coordinates"
+        ).queue
+        self.failure_queue = kept(
+            "Failures", "failed", "stream batches whose retries or record age ran out"
+        ).queue
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention(props.log_retention_days),
+            encryption_key=encryption_key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Stream consumer: read its stream; write what the persister writes",
+        )
+        self._grant_writes(
+            table, bus, persister, archive_stream, encryption_key, event_bus=event_bus
+        )
+
+        environment: dict[str, str] = {
+            spec.Env.TABLE_NAME: table.table_name,
+            spec.Env.EVENT_BUS_NAME: bus.event_bus_name,
+            spec.Env.CONFLICTS_QUEUE_URL: persister.conflicts_queue.queue_url,
+            spec.Env.PAYLOAD_BUCKET: persister.payload_bucket.bucket_name,
+            spec.Env.PAYLOAD_PREFIX: spec.PAYLOADS_PREFIX,
+            spec.Env.FOLLOW_UP_SOURCE: persister.follow_up_source,
+            spec.Env.FOLLOW_UP_RULES: spec.encode_follow_up_rules(persister.follow_up_rules),
+            spec.Env.INDEXED_ATTRIBUTES: spec.encode_indexed_attributes(key_attributes),
+            **persister.props.contract.to_environment(),
+            spec.BatchEnv.QUARANTINE_QUEUE_URL: self.quarantine_queue.queue_url,
+            spec.BatchEnv.BARE_ID_FIELD: props.bare_id_field,
+            spec.BatchEnv.BARE_MESSAGE_FIELD: props.bare_message_field,
+            spec.BatchEnv.BARE_TYPE_FIELD: props.bare_type_field,
+            spec.BatchEnv.BARE_DEFAULT_TYPE: props.bare_default_type,
+            spec.BatchEnv.BARE_SOURCE: self.bare_source,
+            # The persister's service: the platform's metrics (conflicts, malformed, ...) and
+            # the alarms on them count every front door; logs tell functions apart by name.
+            spec.Env.POWERTOOLS_SERVICE_NAME: spec.PERSISTER_SERVICE_NAME,
+            spec.Env.POWERTOOLS_METRICS_NAMESPACE: self.metrics_namespace,
+            spec.Env.POWERTOOLS_LOG_LEVEL: props.log_level.value,
+            spec.Env.POWERTOOLS_TRACE_DISABLED: "false" if props.detailed_tracing else "true",
+        }
+        if archive_stream is not None:
+            environment[spec.BatchEnv.ARCHIVE_STREAM_NAME] = archive_stream.delivery_stream_name
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=naming.of("stream-consumer") if naming else None,
+            description="Persists every record of its Kinesis stream exactly once",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLERS["stream_consumer"],
+            code=function_code(),
+            layers=[powertools_layer(self, "Powertools", props.powertools_version)],
+            memory_size=props.memory_mb,
+            timeout=Duration.seconds(props.timeout_seconds),
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=environment,
+            reserved_concurrent_executions=props.reserved_concurrency,
+            **function_logging(props.log_level, props.platform_log_level),
+        )
+
+        # The mapping is written as an L2 EventSourceMapping, not KinesisEventSource, whose
+        # grantRead adds ListStreams, DescribeStreamConsumer and SubscribeToShard even without
+        # a consumer: the read statement below is exactly what the mapping needs.
+        self.consumer: kinesis.StreamConsumer | None = None
+        if props.enhanced_fan_out:
+            self.consumer = kinesis.StreamConsumer(
+                self,
+                "Consumer",
+                stream=self.stream,
+                stream_consumer_name=naming.of("stream-consumer") if naming else construct_id,
+            )
+        self._grant_read()
+        self.event_source_mapping = lambda_.EventSourceMapping(
+            self,
+            "Mapping",
+            target=self.function,
+            event_source_arn=(
+                self.consumer.stream_consumer_arn if self.consumer else self.stream.stream_arn
+            ),
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=props.batch_size,
+            max_batching_window=Duration.seconds(props.max_batching_window_seconds),
+            report_batch_item_failures=True,
+            bisect_batch_on_error=props.bisect_on_error,
+            retry_attempts=props.retry_attempts,
+            max_record_age=Duration.seconds(props.max_record_age_seconds),
+            parallelization_factor=props.parallelization_factor,
+            on_failure=_SendOnlyFailureQueue(self.failure_queue),
+        )
+        # The mapping must not start polling before the role may read the stream.
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        if policy is not None:
+            self.event_source_mapping.node.add_dependency(policy)
+        self._alarms(props, naming)
+        self._acknowledge(persister, encryption_key)
+
+    def _grant_read(self) -> None:
+        """Read the stream (and, with enhanced fan-out, subscribe through its consumer)."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadItsStream",
+                actions=[
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                resources=[self.stream.stream_arn],
+            )
+        )
+        if self.consumer is not None:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="SubscribeThroughItsConsumer",
+                    actions=["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"],
+                    resources=[self.consumer.stream_consumer_arn],
+                )
+            )
+        key = self.stream.encryption_key
+        if key is not None:
+            key.grant_decrypt(self.role)
+
+    def _grant_writes(
+        self,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        persister: Persister,
+        archive_stream: firehose.IDeliveryStream | None,
+        encryption_key: kms.IKey | None,
+        *,
+        event_bus: events.IEventBus | EventBus,
+    ) -> None:
+        """Exactly what the persister may write, plus the quarantine and the archive."""
+        role = self.role
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PutNewItemsOnly", actions=["dynamodb:PutItem"], resources=[table.table_arn]
+            )
+        )
+        self._payload_objects = persister.payload_bucket.arn_for_objects(
+            f"{spec.PAYLOADS_PREFIX}/*"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StoreOversizePayloads",
+                actions=["s3:PutObject"],
+                resources=[self._payload_objects],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="QuarantineConflictsMalformedAndFailedBatches",
+                actions=["sqs:SendMessage"],
+                resources=[
+                    persister.conflicts_queue.queue_arn,
+                    self.quarantine_queue.queue_arn,
+                    self.failure_queue.queue_arn,
+                ],
+            )
+        )
+        if archive_stream is not None:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ArchiveStoredRecords",
+                    actions=["firehose:PutRecordBatch"],
+                    resources=[archive_stream.delivery_stream_arn],
+                )
+            )
+        bus.grant_put_events_to(role)
+        if encryption_key is not None:
+            role.add_to_policy(use_through(encryption_key, "sqs", "s3"))
+        if isinstance(event_bus, EventBus):
+            # Follow-ups from the stream carry the persister's source: this role may use it too.
+            event_bus.reserve_source(persister.follow_up_source, role)
+
+    @property
+    def alarms(self) -> tuple[cloudwatch.Alarm, ...]:
+        return (self.iterator_age_alarm, self.batch_item_failures_alarm)
+
+    def add_alarm_actions(self, topic: sns.ITopic) -> None:
+        """Notify ``topic`` (Monitoring's) when one of this construct's alarms fires."""
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+
+    def _alarms(self, props: StreamIngestProps, naming: Naming | None) -> None:
+        name = (lambda what: f"{naming.alarm_prefix}-{what}") if naming else (lambda _: None)
+        self.iterator_age_alarm = cloudwatch.Alarm(
+            self,
+            "IteratorAgeAlarm",
+            alarm_name=name("stream-iterator-age"),
+            alarm_description=(
+                "The stream consumer is falling behind: its oldest unread record is older than "
+                f"{props.iterator_age_alarm_seconds} s (records past max_record_age go to the "
+                "on-failure queue unprocessed)."
+            ),
+            metric=self.function.metric(
+                "IteratorAge", statistic="Maximum", period=Duration.minutes(1)
+            ),
+            threshold=props.iterator_age_alarm_seconds * 1000,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.batch_item_failures_alarm = cloudwatch.Alarm(
+            self,
+            "BatchItemFailuresAlarm",
+            alarm_name=name("stream-batch-item-failures"),
+            alarm_description=(
+                "The stream consumer reported records for redelivery (throttling, a 5xx, the "
+                "archive refusing them) in 3 of the last 5 minutes."
+            ),
+            metric=cloudwatch.Metric(
+                namespace=self.metrics_namespace,
+                metric_name=spec.BATCH_ITEM_FAILURES_METRIC,
+                dimensions_map={"service": spec.PERSISTER_SERVICE_NAME},
+                statistic="Sum",
+                period=Duration.minutes(1),
+            ),
+            threshold=1,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _acknowledge(self, persister: Persister, encryption_key: kms.IKey | None) -> None:
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level scoping.",
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{nag_resource(self, self._payload_objects)}]",
+            "PutObject only, under the claim-check prefix; keys are content hashes made at "
+            "run time, so they cannot be listed in the policy.",
+        )
+        if encryption_key is not None and isinstance(self.stream, kinesis.Stream):
+            acknowledge(
+                self.stream,
+                "AwsSolutions-KDS3",
+                "The project's customer managed key was chosen (EncryptionProps): one key "
+                "policy governs the stream with every other resource it encrypts.",
+            )
+        if encryption_key is None:
+            skip_scan(self.log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
+            acknowledge(self.log_group, control("CT.CLOUDWATCH.PR.3"), LOGS_WITHOUT_PAYLOADS)
+        outside_vpc = (
+            "The function calls only AWS APIs over TLS; a VPC would add endpoint cost and "
+            "cold-start time and protect nothing here."
+        )
+        acknowledge(self.function, control("CT.LAMBDA.PR.3"), outside_vpc)
+        skip_scan(self.function, "checkov", "CKV_AWS_117", outside_vpc)
+        for check_id, reason in {
+            "CKV_AWS_116": "A stream consumer is invoked synchronously by its event source "
+            "mapping, whose on-failure destination (failure_queue) keeps the failed batch's "
+            "coordinates; a function DLQ would never receive anything.",
+            "CKV_AWS_115": "Reserved concurrency caps throughput and takes from the account "
+            "pool; set reserved_concurrency in StreamIngestProps when needed.",
+            "CKV_AWS_173": "The environment holds resource names and contract paths, no "
+            "secrets; Lambda encrypts it at rest with its service key.",
+        }.items():
+            skip_scan(self.function, "checkov", check_id, reason)
+        skip_scan(
+            self.function,
+            "cfn-lint",
+            "W3005",
+            "CDK orders the function after its role and the role's policy; the role part is "
+            "redundant with Fn::GetAtt, the policy part is needed.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by its event source mapping, whose on-failure destination "
+            "(failure_queue) keeps each failed batch's shard and sequence numbers.",
+        )
