@@ -82,6 +82,7 @@ class LocalLambda:
         self._sqs = sqs
         self._log = log
         self._handler: Callable[[Any, Any], Any] | None = None
+        self.module: Any = None  # the entry module, imported from the asset on first use
         self.invocations: list[Invocation] = []
 
     def _load(self) -> Callable[[Any, Any], Any]:
@@ -96,15 +97,31 @@ class LocalLambda:
             # The entry's package and the core it imports must both come from the asset: a
             # core missing from the asset fails here, as it would in Lambda.
             packages = (module_name.split(".")[0], CORE_PACKAGE)
-            for name in [m for m in sys.modules if m.split(".")[0] in packages]:
+
+            def ours() -> dict[str, Any]:
+                return {m: sys.modules[m] for m in list(sys.modules) if m.split(".")[0] in packages}
+
+            # Afterwards the process's own copies are put back: the handler keeps references to
+            # the asset's modules, and later imports elsewhere (a test's, a benchmark's) keep
+            # getting one copy of each class, never a mix.
+            saved = ours()
+            for name in saved:
                 del sys.modules[name]
             sys.path.insert(0, str(self.code_dir))
-            with contextlib.redirect_stdout(self._log):
-                module = importlib.import_module(module_name)
-            for loaded in (module, sys.modules.get(CORE_PACKAGE)):
+            try:
+                with contextlib.redirect_stdout(self._log):
+                    module = importlib.import_module(module_name)
+                core = sys.modules.get(CORE_PACKAGE)
+            finally:
+                sys.path.remove(str(self.code_dir))
+                for name in ours():
+                    del sys.modules[name]
+                sys.modules.update(saved)
+            for loaded in (module, core):
                 origin = Path(getattr(loaded, "__file__", None) or "").resolve()
                 if self.code_dir.resolve() not in origin.parents:
                     raise UnsupportedTemplate(f"{module_name}: {origin} is not in the asset")
+            self.module = module
             self._handler = getattr(module, attribute)
         return self._handler
 

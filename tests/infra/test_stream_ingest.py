@@ -161,8 +161,12 @@ def test_consumer_stores_with_the_persisters_contract_and_follow_up_settings(syn
 
 def test_only_the_persister_and_the_consumer_may_publish_as_the_follow_up_source(synth):
     bus = only(synth.resources("dev", "AWS::Events::EventBus"))["Properties"]
-    (deny,) = [s for s in bus["Policy"]["Statement"] if s["Effect"] == "Deny"]
-    assert deny["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
+    (deny,) = [
+        s
+        for s in bus["Policy"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
+    ]
     assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
         {"Fn::GetAtt": [logical_id(synth, "dev", "AWS::IAM::Role", "PersisterRole"), "Arn"]},
         {"Fn::GetAtt": [logical_id(synth, "dev", "AWS::IAM::Role", "StreamIngestRole"), "Arn"]},

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,8 +55,9 @@ def item_exists(pipeline: LocalPipeline, unique_id: str) -> bool:
 
 def consumer(pipeline: LocalPipeline) -> Any:
     """The stream function's own consumer object, as loaded from the synthesized asset."""
-    pipeline.stream_function()._load()
-    return sys.modules["stream_consumer.handler"].consumer()
+    function = pipeline.stream_function()
+    function._load()
+    return function.module.consumer()
 
 
 @contextmanager
