@@ -78,6 +78,7 @@ class EventPersistenceStack(Stack):
             self,
             "Monitoring",
             functions={"persister": persister.function},
+            per_event_function=persister.function,
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
