@@ -192,6 +192,8 @@ def _measure_handler(
     ``handler_1kb`` is the common case (an event stored, no follow-up): the target's measure.
     ``handler_1kb_follow_up`` also builds and emits a follow-up and writes its EMF line.
     Log bytes per event are measured at INFO (staging, prod) and DEBUG (dev)."""
+    from kahula_core.attributes import detail_attribute_value  # noqa: PLC0415
+
     results: dict[str, Any] = {}
     cases = (
         ("1kb", 1024, False),
@@ -215,6 +217,11 @@ def _measure_handler(
         def powertools_only(raw: str = raw) -> None:
             powertools_handler(json.loads(raw), context)
 
+        def native_map(raw: str = raw) -> None:
+            # the contract's DynamoDB map of the detail alone (the walk that also finds
+            # whether the fast canonical path applies)
+            detail_attribute_value(json.loads(raw)["detail"])
+
         with _Stdout() as out:
             run()  # warm: first-call costs are the cold-start benchmark's business
             powertools_only()
@@ -226,7 +233,12 @@ def _measure_handler(
             finally:
                 handler.logger.setLevel(level)
             timed = _interleaved(
-                {"floor": floor, "handler": run, "powertools": powertools_only},
+                {
+                    "floor": floor,
+                    "handler": run,
+                    "powertools": powertools_only,
+                    "native_map": native_map,
+                },
                 repeat=repeat,
                 number=number,
             )
@@ -235,6 +247,7 @@ def _measure_handler(
             "floor_us": round(timed["floor"][0] * 1e6, 1),
             "handler_us": round(timed["handler"][0] * 1e6, 1),
             "powertools_only_us": round(timed["powertools"][0] * 1e6, 1),
+            "native_map_us": round(timed["native_map"][0] * 1e6, 1),
             "log_bytes_per_event": round(log_bytes),
             "debug_log_bytes_per_event": round(debug_log_bytes),
             "ratio": round(timed["handler"][1], 2),
@@ -332,8 +345,53 @@ def _cdk_synth(app: str, outdir: str, cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+_IN_PROCESS = """
+import os, sys, tempfile, time, runpy, contextlib, io
+sys.path[:0] = [{root!r}, {lambdas!r}]
+os.environ["CDK_OUTDIR"] = tempfile.mkdtemp()
+from jsii._kernel.providers import process
+calls = [0]
+send = process._NodeProcess.send
+def counted(self, *args, **kwargs):
+    calls[0] += 1
+    return send(self, *args, **kwargs)
+process._NodeProcess.send = counted
+start = time.perf_counter()
+if {variant!r} == "minimal":
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_sqs as sqs
+    app = App()
+    sqs.Queue(Stack(app, "Minimal"), "Queue")
+    app.synth()
+else:
+    import stacks.event_persistence_stack as composition
+    if {variant!r} == "without_checks":
+        composition.apply_checks = lambda app, control_tower=False: None
+    sys.argv = ["app.py"]
+    with contextlib.redirect_stderr(io.StringIO()):
+        runpy.run_path({app!r}, run_name="__main__")
+print(time.perf_counter() - start, calls[0])
+"""
+
+
+def _in_process(variant: str) -> tuple[float, int]:
+    """(seconds, jsii round trips) of one synth inside Python, without the CDK CLI."""
+    code = _IN_PROCESS.format(
+        root=str(ROOT), lambdas=str(LAMBDAS), app=str(ROOT / "app.py"), variant=variant
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    seconds, calls = out.strip().splitlines()[-1].split()
+    return float(seconds), int(calls)
+
+
 def bench_synth(quick: bool) -> dict[str, Any]:
+    """`cdk synth` of every environment against a one-resource app (the target), and where
+    the time goes: the same two apps synthesized inside Python (no CLI), the checks
+    (cdk-nag's two packs) switched off, and the jsii round trips each makes."""
     runs = 2 if quick else 5
+    parts: dict[str, list[tuple[float, int]]] = {"minimal": [], "ours": [], "without_checks": []}
     with tempfile.TemporaryDirectory() as tmp:
         minimal = Path(tmp) / "minimal.py"
         minimal.write_text(_MINIMAL_APP)
@@ -342,9 +400,21 @@ def bench_synth(quick: bool) -> dict[str, Any]:
         for i in range(runs):
             floor.append(_cdk_synth(f"{python} {minimal}", f"{tmp}/min{i}", Path(tmp)))
             ours.append(_cdk_synth(f"{python} app.py", f"{tmp}/ours{i}", ROOT))
+            for variant, measured in parts.items():
+                measured.append(_in_process(variant))
     o, f = statistics.median(ours), statistics.median(floor)
+    seconds = {k: statistics.median(s for s, _ in v) for k, v in parts.items()}
+    calls = {k: v[0][1] for k, v in parts.items()}
     return {
-        "synth": {"minimal_s": round(f, 2), "all_envs_s": round(o, 2), "ratio": round(o / f, 2)}
+        "synth": {"minimal_s": round(f, 2), "all_envs_s": round(o, 2), "ratio": round(o / f, 2)},
+        "synth_breakdown": {
+            "cli_and_node_s": round(f - seconds["minimal"], 2),
+            "minimal_in_python_s": round(seconds["minimal"], 2),
+            "ours_in_python_s": round(seconds["ours"], 2),
+            "checks_s": round(seconds["ours"] - seconds["without_checks"], 2),
+            "jsii_calls_minimal": calls["minimal"],
+            "jsii_calls_ours": calls["ours"],
+        },
     }
 
 
