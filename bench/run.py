@@ -248,6 +248,8 @@ def _measure_handler(
             "handler_us": round(timed["handler"][0] * 1e6, 1),
             "powertools_only_us": round(timed["powertools"][0] * 1e6, 1),
             "native_map_us": round(timed["native_map"][0] * 1e6, 1),
+            "powertools_only_x_floor": round(timed["powertools"][1], 2),
+            "native_map_x_floor": round(timed["native_map"][1], 2),
             "log_bytes_per_event": round(log_bytes),
             "debug_log_bytes_per_event": round(debug_log_bytes),
             "ratio": round(timed["handler"][1], 2),
