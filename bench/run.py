@@ -71,7 +71,7 @@ def sample_event(size: int, *, follow_up: bool = True) -> str:
     """An event whose JSON is about ``size`` bytes: an *UpdatedEvent (a follow-up is emitted
     too) or, with ``follow_up=False``, an OrderCreatedEvent (the common case: stored only)."""
     lines: list[dict[str, Any]] = []
-    event = {
+    event: dict[str, Any] = {
         "version": "0",
         "id": "7bf73129-1428-4cd3-a780-95db273d1602",
         "detail-type": "OrderUpdatedEvent" if follow_up else "OrderCreatedEvent",

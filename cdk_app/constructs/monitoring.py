@@ -535,7 +535,7 @@ class Monitoring(Construct):
 
 def _persisted(
     custom: Mapping[str, cloudwatch.Metric], per_event_function: lambda_.IFunction | None
-) -> cloudwatch.IMetric:
+) -> cloudwatch.Metric | cloudwatch.MathExpression:
     """Stored events: the metric as emitted, or derived from a per-event function's own
     metrics (each successful invocation stored, found a duplicate or quarantined a conflict)."""
     if per_event_function is None:
