@@ -46,7 +46,9 @@ HOURS_PER_MONTH = 730
 LAMBDA_FULL_VCPU_MB = 1769
 # Lambda samples traces it starts at a fixed rate: the first request each second, then 5 %.
 # Unlike API Gateway or Step Functions it does not read X-Ray sampling rules, so --xray-sampling
-# models an upstream that decides instead (a traced producer).
+# models an upstream that decides instead (a traced producer). With PassThrough (the default
+# outside dev) the function starts no trace: it adds segments to a trace its producer sampled,
+# which X-Ray bills once, per trace recorded, on the producer's side.
 LAMBDA_XRAY_SAMPLING = 0.05
 # Network time of the AWS calls, not measurable offline: DynamoDB answers in single-digit
 # milliseconds; PutEvents in tens of milliseconds. Stated, not measured.
@@ -73,8 +75,9 @@ LOG_GROUP_KEY_REQUESTS = 2 * 24 * 30 * 12  # two log groups, at most every 5 min
 class Function:
     memory_mb: int
     architecture: str
-    tracing: bool
+    tracing: bool  # Active: Lambda samples and records traces itself
     platform_logs: bool
+    debug_logs: bool  # POWERTOOLS_LOG_LEVEL DEBUG: a log line per stored event
     saga_index: bool
     event_name_index: bool
 
@@ -107,6 +110,8 @@ def read_template(template: dict[str, Any]) -> Function:
         architecture=fn.get("Architectures", ["x86_64"])[0],
         tracing=fn.get("TracingConfig", {}).get("Mode") == "Active",
         platform_logs=fn.get("LoggingConfig", {}).get("SystemLogLevel", "INFO") != "WARN",
+        debug_logs=fn.get("Environment", {}).get("Variables", {}).get("POWERTOOLS_LOG_LEVEL")
+        == "DEBUG",
         saga_index="by-saga" in indexes,
         event_name_index="by-event-name" in indexes,
     )
@@ -122,8 +127,14 @@ def per_million(
     log_bytes: float,
     item_bytes: int,
     xray_sampling: float = LAMBDA_XRAY_SAMPLING,
+    follow_up_log_bytes: float = 0.0,
+    debug_log_bytes: float | None = None,
 ) -> dict[str, float]:
-    """Dollars per million source events, line by line."""
+    """Dollars per million source events, line by line.
+
+    ``log_bytes``: what an invocation that stores an event writes at INFO (nothing, by design);
+    ``follow_up_log_bytes``: the EMF line of an invocation that emits a follow-up;
+    ``debug_log_bytes``: what it writes at DEBUG (dev), when the template says DEBUG."""
     events = MILLION * (1 + follow_up_share)  # follow-ups are events on the bus too
     sizes = [(MILLION, event_bytes), (MILLION * follow_up_share, FOLLOW_UP_EVENT_BYTES)]
 
@@ -142,7 +153,11 @@ def per_million(
         for n, size in sizes
     )
     raw_bytes = sum(n * size for n, size in sizes)
-    logs = events * (log_bytes + (PLATFORM_LOG_BYTES if fn.platform_logs else 0))
+    per_invocation = debug_log_bytes if fn.debug_logs and debug_log_bytes is not None else log_bytes
+    logs = (
+        events * (per_invocation + (PLATFORM_LOG_BYTES if fn.platform_logs else 0))
+        + MILLION * follow_up_share * follow_up_log_bytes
+    )
     return {
         "EventBridge ingest": sum(
             n * math.ceil(size / EVENTBRIDGE_CHUNK_BYTES) for n, size in sizes
@@ -181,8 +196,19 @@ def floor(event_bytes: int) -> float:
     )
 
 
-def measure_handler(event_bytes: int) -> tuple[float, float, int]:
-    """(handler CPU ms, log bytes, stored item bytes) per event, measured now."""
+@dataclass(frozen=True)
+class Measured:
+    """The handler's figures per event, measured in this run (bench/run.py)."""
+
+    cpu_ms: float  # an event stored, no follow-up
+    log_bytes: float  # INFO, an event stored
+    debug_log_bytes: float  # DEBUG, an event stored
+    follow_up_log_bytes: float  # INFO, the EMF line of an event that yields a follow-up
+    item_bytes: int
+
+
+def measure_handler(event_bytes: int) -> Measured:
+    """The handler's CPU, log bytes and stored item size per event, measured now."""
     from kahula_core.envelope import parse_envelope  # noqa: PLC0415
     from kahula_core.record import build_record  # noqa: PLC0415
     from kahula_core.settings import Settings  # noqa: PLC0415
@@ -191,12 +217,15 @@ def measure_handler(event_bytes: int) -> tuple[float, float, int]:
 
     figures = bench_handler(quick=True)
     key = "handler_1kb" if event_bytes <= 10 * 1024 else "handler_100kb"
-    envelope = parse_envelope(json.loads(sample_event(event_bytes)))
+    envelope = parse_envelope(json.loads(sample_event(event_bytes, follow_up=False)))
     item = build_record(envelope, Settings(), "2026-11-21T00:00:00.000001Z")
-    return (
-        figures[key]["handler_us"] / 1000,
-        figures[key]["log_bytes_per_event"],
-        item.size_bytes,
+    stored, with_follow_up = figures[key], figures["handler_1kb_follow_up"]
+    return Measured(
+        cpu_ms=stored["handler_us"] / 1000,
+        log_bytes=stored["log_bytes_per_event"],
+        debug_log_bytes=stored["debug_log_bytes_per_event"],
+        follow_up_log_bytes=with_follow_up["log_bytes_per_event"],
+        item_bytes=item.size_bytes,
     )
 
 
@@ -332,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    cpu_ms, log_bytes, item_bytes = measure_handler(args.event_bytes)
+    measured = measure_handler(args.event_bytes)
     with tempfile.TemporaryDirectory() as tmp:
         assembly, stacks = synthesize(Path(tmp), select_environments(None))
         templates = {
@@ -343,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     base = floor(args.event_bytes)
     print(
         f"Per million {args.event_bytes}-byte events, follow-up share {args.follow_up_share:.0%}"
-        f" (measured: handler CPU {cpu_ms:.3f} ms, {log_bytes:.0f} log bytes and a "
-        f"{item_bytes}-byte item per event):\n"
+        f" (measured: handler CPU {measured.cpu_ms:.3f} ms, log bytes {measured.log_bytes:.0f}"
+        f" at INFO, {measured.debug_log_bytes:.0f} at DEBUG, {measured.follow_up_log_bytes:.0f}"
+        f" with a follow-up, and a {measured.item_bytes}-byte item per event):\n"
     )
     results: dict[str, Any] = {}
     lines: dict[str, dict[str, float]] = {}
@@ -354,10 +384,12 @@ def main(argv: list[str] | None = None) -> int:
             event_bytes=args.event_bytes,
             follow_up_share=args.follow_up_share,
             saga_share=args.saga_share,
-            handler_cpu_ms=cpu_ms,
-            log_bytes=log_bytes,
-            item_bytes=item_bytes,
+            handler_cpu_ms=measured.cpu_ms,
+            log_bytes=measured.log_bytes,
+            item_bytes=measured.item_bytes,
             xray_sampling=args.xray_sampling,
+            follow_up_log_bytes=measured.follow_up_log_bytes,
+            debug_log_bytes=measured.debug_log_bytes,
         )
     envs = list(lines)
     print("| line | " + " | ".join(envs) + " |")

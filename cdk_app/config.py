@@ -109,6 +109,7 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
             log_retention_days=14,
             log_level=LogLevel.DEBUG,
             platform_log_level=PlatformLogLevel.INFO,
+            active_tracing=True,
             detailed_tracing=True,
             queue_retention_days=4,
         ),
@@ -157,7 +158,6 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
     "prod": EnvironmentConfig(
         name="prod",
         bus=EventBusProps(archive_retention_days=365),
-        table=EventTableProps(saga_index=True),
         persister=PersisterProps(log_retention_days=365),
         archive=EventArchiveProps(
             log_retention_days=365, object_lock_mode=ObjectLockMode.GOVERNANCE

@@ -103,6 +103,7 @@ class EventPersistenceStack(Stack):
             self,
             "Monitoring",
             functions={"persister": persister.function, **stream_functions},
+            per_event_function=persister.function,
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={

@@ -107,6 +107,11 @@ class Monitoring(Construct):
     metric). ``dashboard`` is ``{name_prefix}-events``; the topic ``{name_prefix}-alarms``.
     Without ``name_prefix`` the topic's name is generated and the prefix is
     ``{stack name}-{construct id}``.
+
+    ``per_event_function``: a function invoked once per event that writes no EventsPersisted
+    metric (the bus's persister: no EMF line for the common outcome, a cost choice). The
+    dashboard's EventsPersisted line is then its successful invocations less duplicates and
+    conflicts (Invocations - Errors - DuplicateEvents - ConflictingEvents), at no cost.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class Monitoring(Construct):
         service_name: str,
         name_prefix: str | None = None,
         props: MonitoringProps = _DEFAULT_PROPS,
+        per_event_function: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -200,7 +206,7 @@ class Monitoring(Construct):
                 mc.CustomMetricGroup(
                     title="Events per minute",
                     metrics=[
-                        custom[spec.Metric.PERSISTED],
+                        _persisted(custom, per_event_function),
                         custom[spec.Metric.DUPLICATE],
                         self._custom_alarm(
                             "conflicts",
@@ -525,6 +531,29 @@ class Monitoring(Construct):
                 )
             },
         )
+
+
+def _persisted(
+    custom: Mapping[str, cloudwatch.Metric], per_event_function: lambda_.IFunction | None
+) -> cloudwatch.Metric | cloudwatch.MathExpression:
+    """Stored events: the metric as emitted, or derived from a per-event function's own
+    metrics (each successful invocation stored, found a duplicate or quarantined a conflict)."""
+    if per_event_function is None:
+        return custom[spec.Metric.PERSISTED]
+    return cloudwatch.MathExpression(
+        expression="FILL(invocations, 0) - FILL(errors, 0) - FILL(duplicates, 0) "
+        "- FILL(conflicts, 0)",
+        using_metrics={
+            "invocations": per_event_function.metric_invocations(
+                period=ONE_MINUTE, statistic="Sum"
+            ),
+            "errors": per_event_function.metric_errors(period=ONE_MINUTE, statistic="Sum"),
+            "duplicates": custom[spec.Metric.DUPLICATE],
+            "conflicts": custom[spec.Metric.CONFLICT],
+        },
+        label=spec.Metric.PERSISTED,
+        period=ONE_MINUTE,
+    )
 
 
 def _let_cloudwatch_publish(stack: Stack, topic: sns.ITopic, key: kms.IKey) -> None:

@@ -53,6 +53,11 @@ class PersisterProps:
     platform_log_level: PlatformLogLevel = knob(
         PlatformLogLevel.WARN, "Lambda system log level (WARN drops START/END/REPORT lines: cost)"
     )
+    active_tracing: bool = knob(
+        False,
+        "X-Ray Active: Lambda samples 5 % itself ($0.25 per million); off: PassThrough, "
+        "traced only when the producer's trace is sampled",
+    )
     detailed_tracing: bool = knob(
         False, "X-Ray subsegments per AWS call (adds the X-Ray SDK to cold start)"
     )
@@ -343,7 +348,13 @@ class Persister(Construct):
                 lambda_.ApplicationLogLevel,
                 {"WARNING": "WARN"}.get(props.log_level.value, props.log_level.value),
             ),
-            tracing=lambda_.Tracing.ACTIVE,
+            # Lambda's own sampling is a fixed 5 % and reads no X-Ray sampling rules: at volume
+            # that is $0.25 per million events. PassThrough traces only what a sampled producer
+            # started (EventBridge carries the trace header), so a traced request is still
+            # followed end to end.
+            tracing=(
+                lambda_.Tracing.ACTIVE if props.active_tracing else lambda_.Tracing.PASS_THROUGH
+            ),
             environment=environment,
             reserved_concurrent_executions=props.reserved_concurrency,
             retry_attempts=props.async_retry_attempts,
@@ -402,6 +413,14 @@ class Persister(Construct):
             "CDK orders the function after its role and the role's policy; the role part is "
             "redundant with Fn::GetAtt, the policy part is needed.",
         )
+        if not props.active_tracing:
+            acknowledge(
+                self.function,
+                "Serverless-LambdaTracing",
+                "PassThrough: a producer's sampled trace is followed through the function; "
+                "Lambda's own fixed 5 % sampling (no sampling rules) costs $0.25 per million "
+                "events, so it is opt-in (PersisterProps.active_tracing, on in dev).",
+            )
         acknowledge(
             self.function,
             "Serverless-LambdaDLQ",

@@ -76,16 +76,35 @@ def _not_finite(value: Any, where: Any) -> UnstorableValueError:
     )
 
 
-def _leaf(value: Any, where: Any) -> tuple[dict[str, Any], int] | None:
+#: Why a value's text from the C JSON encoder would not be canonical (hashing.py): appended to
+#: the ``odd`` list the conversion carries, on the rare paths only.
+NON_ASCII_KEY = "a non-ASCII key (UTF-16 key order)"
+LONG_INT = "an integer over 21 digits (ECMAScript notation)"
+FLOAT_FORM = "a float written with an exponent, or -0.0 (ECMAScript notation)"
+DOT_ZERO_TEXT = "a string or key holding '.0' (the whole-float rewrite must not touch it)"
+NOT_PLAIN_JSON = "a value of a subclass or a Decimal"
+
+
+# The common cases converted inline in _convert's loops (the rest go through _leaf): an int of
+# at most 21 digits, a finite non-zero float whose repr has no exponent.
+_SHORT_INT = 10**21
+_isfinite = math.isfinite
+
+
+def _leaf(value: Any, where: Any, odd: list[str]) -> tuple[dict[str, Any], int] | None:
     """A string or number as an AttributeValue with its size; None for anything else."""
     kind = type(value)
     if kind is str:
+        if ".0" in value:
+            odd.append(DOT_ZERO_TEXT)
         return {"S": value}, (len(value) if value.isascii() else string_bytes(value, where))
     if kind is int:
         text = str(value)
-        # Up to 38 digits an int is always within DynamoDB's precision and range.
-        if len(text) > MAX_NUMBER_DIGITS + (text[0] == "-"):
-            text = checked_number(Decimal(value), where)
+        if len(text) > 21:
+            odd.append(LONG_INT)
+            # Up to 38 digits an int is always within DynamoDB's precision and range.
+            if len(text) > MAX_NUMBER_DIGITS + (text[0] == "-"):
+                text = checked_number(Decimal(value), where)
         return {"N": text}, number_size(text)
     if kind is float:
         if not math.isfinite(value):
@@ -93,7 +112,10 @@ def _leaf(value: Any, where: Any) -> tuple[dict[str, Any], int] | None:
         text = repr(value)
         # A repr without an exponent has at most 17 digits and lies within 1E-5..1E16.
         if "e" in text:
+            odd.append(FLOAT_FORM)
             text = checked_number(Decimal(text), where)
+        elif value == 0 and text[0] == "-":
+            odd.append(FLOAT_FORM)
         return {"N": text}, number_size(text)
     return None
 
@@ -104,8 +126,25 @@ def to_attribute_value(value: Any, where: Any = "detail", depth: int = 1) -> tup
     A float becomes the exact decimal of its shortest round-tripping repr (what the producer
     wrote, for any number a double holds exactly as written); an int is exact. ``where`` is
     the value's location, built lazily as nested tuples and rendered only for an error
-    message. This is the hottest loop: strings and numbers inline, only containers recurse.
+    message.
     """
+    return _convert(value, where, depth, [])
+
+
+def detail_attribute_value(detail: Any) -> tuple[dict, int, bool]:
+    """``to_attribute_value`` of a detail, and whether its JSON is *plain*: only ASCII keys,
+    integers of at most 21 digits, floats without an exponent and other than -0.0, and no
+    string or key holding ``.0``. Then the C JSON encoder's sorted compact text, with the
+    ``.0`` of whole floats dropped, is its canonical JSON (hashing.py). One walk serves both:
+    this is the hot path."""
+    odd: list[str] = []
+    value, size = _convert(detail, "detail", 1, odd)
+    return value, size, not odd
+
+
+def _convert(value: Any, where: Any, depth: int, odd: list[str]) -> tuple[dict, int]:
+    """to_attribute_value's work. This is the hottest loop: strings inline, numbers in _leaf,
+    only containers recurse."""
     kind = type(value)
     if kind is dict or kind is list:
         if depth > MAX_NESTING_DEPTH:
@@ -113,6 +152,7 @@ def to_attribute_value(value: Any, where: Any = "detail", depth: int = 1) -> tup
                 f"{location(where)}: nested deeper than DynamoDB's {MAX_NESTING_DEPTH} levels"
             )
         size = 3
+        converted: tuple[dict, int] | None
         if kind is dict:
             out: dict[str, Any] = {}
             for key, item in value.items():
@@ -120,26 +160,53 @@ def to_attribute_value(value: Any, where: Any = "detail", depth: int = 1) -> tup
                     raise UnstorableValueError(
                         f"{location(where)}: map keys must be non-empty strings"
                     )
+                if ".0" in key:
+                    odd.append(DOT_ZERO_TEXT)
+                if key.isascii():
+                    size += len(key) + 1
+                else:
+                    odd.append(NON_ASCII_KEY)
+                    size += string_bytes(key, where) + 1
+                kind = type(item)
+                if kind is str and item.isascii() and ".0" not in item:
+                    out[key] = {"S": item}
+                    size += len(item)
+                    continue
+                if kind is int and -_SHORT_INT < item < _SHORT_INT:
+                    text = str(item)
+                    out[key] = {"N": text}
+                    size += len(text) // 2 + 2  # number_size, inline
+                    continue
+                if kind is float and item and _isfinite(item):
+                    text = repr(item)
+                    if "e" not in text:
+                        out[key] = {"N": text}
+                        size += len(text) // 2 + 2
+                        continue
                 here = (where, key)
-                converted = _leaf(item, here) or to_attribute_value(item, here, depth + 1)
+                converted = _leaf(item, here, odd) or _convert(item, here, depth + 1, odd)
                 out[key] = converted[0]
-                key_bytes = len(key) if key.isascii() else string_bytes(key, where)
-                size += key_bytes + converted[1] + 1
+                size += converted[1]
             return {"M": out}, size
         items = []
         for index, item in enumerate(value):
+            if type(item) is str and item.isascii() and ".0" not in item:
+                items.append({"S": item})
+                size += len(item) + 1
+                continue
             at = (where, index)
-            converted = _leaf(item, at) or to_attribute_value(item, at, depth + 1)
+            converted = _leaf(item, at, odd) or _convert(item, at, depth + 1, odd)
             items.append(converted[0])
             size += converted[1] + 1
         return {"L": items}, size
-    leaf = _leaf(value, where)
+    leaf = _leaf(value, where, odd)
     if leaf is not None:
         return leaf
     if kind is bool:
         return {"BOOL": value}, 1
     if value is None:
         return {"NULL": True}, 1
+    odd.append(NOT_PLAIN_JSON)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise _not_finite(value, where)
@@ -147,7 +214,7 @@ def to_attribute_value(value: Any, where: Any = "detail", depth: int = 1) -> tup
         return {"N": text}, number_size(text)
     for base in (str, int, float, dict, list):  # a subclass (an IntEnum, ...): as its base
         if isinstance(value, base):
-            return to_attribute_value(base(value), where, depth)  # type: ignore[arg-type]
+            return _convert(base(value), where, depth, odd)  # type: ignore[arg-type]
     raise UnstorableValueError(f"{location(where)}: {type(value).__name__} is not a JSON value")
 
 

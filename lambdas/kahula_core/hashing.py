@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,10 @@ from .errors import UnstorableValueError
 # The C string encoder json.dumps(ensure_ascii=False) uses: it escapes exactly what RFC 8785
 # requires (", \\, \b \f \n \r \t, other controls as lowercase \u00xx) and nothing else.
 _encode_string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+
+
+# A whole float as the C encoder writes it (``10.0``), followed by what ends a JSON number.
+_WHOLE_FLOAT = re.compile(r"(?<=[0-9])\.0(?=[,\]}])")
 
 
 def _es_notation(negative: bool, digits: str, point: int) -> str:
@@ -126,12 +131,25 @@ def _write(value: Any, out: list[str]) -> None:
         raise UnstorableValueError(f"{type(value).__name__} is not a JSON value")
 
 
-def canonical_json(value: Any) -> bytes:
-    """The RFC 8785 bytes of a JSON value: what every hash in the contract is taken over."""
-    out: list[str] = []
-    _write(value, out)
+def canonical_json(value: Any, *, plain: bool = False) -> bytes:
+    """The RFC 8785 bytes of a JSON value: what every hash in the contract is taken over.
+
+    ``plain``: the caller has checked (attributes.detail_attribute_value, in the same walk that
+    converts the detail) that the value holds only ASCII keys, integers of at most 21 digits,
+    floats without an exponent and other than -0.0, and no string or key holding ``.0``. Then
+    the C encoder's sorted compact text, less the ``.0`` it writes after a whole float (no
+    string can hold one), is the canonical text byte for byte, several times faster than the
+    writer above; a test holds the two equal on generated values."""
+    if plain:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        if ".0" in text:
+            text = _WHOLE_FLOAT.sub("", text)
+    else:
+        out: list[str] = []
+        _write(value, out)
+        text = "".join(out)
     try:
-        return "".join(out).encode("utf-8")
+        return text.encode("utf-8")
     except UnicodeEncodeError:
         raise UnstorableValueError(
             "text holds a lone surrogate, which is not valid Unicode"
@@ -156,10 +174,13 @@ def without(node: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     return copy
 
 
-def payload_hash(detail: dict[str, Any], excluded: tuple[tuple[str, ...], ...]) -> str:
+def payload_hash(
+    detail: dict[str, Any], excluded: tuple[tuple[str, ...], ...], *, plain: bool = False
+) -> str:
     """SHA-256 (hex) of the canonical JSON of ``detail`` less the ``excluded`` paths
-    (relative to the detail). Removing an absent path is a no-op; ``detail`` is not changed."""
+    (relative to the detail). Removing an absent path is a no-op; ``detail`` is not changed.
+    ``plain``: see canonical_json (what holds for the detail holds for any part of it)."""
     hashed = detail
     for path in excluded:
         hashed = without(hashed, path)
-    return hashlib.sha256(canonical_json(hashed)).hexdigest()
+    return hashlib.sha256(canonical_json(hashed, plain=plain)).hexdigest()

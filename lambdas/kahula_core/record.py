@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import spec
-from .attributes import attribute_size, string_bytes, to_attribute_value
+from .attributes import attribute_size, detail_attribute_value, string_bytes
 from .envelope import MISSING, Envelope, lookup
 from .errors import InvalidIdentifierError, ItemTooLargeError, KeyTooLongError
 from .hashing import canonical_json, payload_hash
@@ -139,8 +139,8 @@ def build_record(envelope: Envelope, settings: Settings, persisted_at: str) -> E
     saga_id = _optional_identifier(event, settings.saga_id_path)
     mbocdp_id = _optional_identifier(event, settings.mbocdp_id_path)
 
-    payload, payload_bytes = to_attribute_value(envelope.detail)
-    digest = payload_hash(envelope.detail, settings.hash_excluded_paths)
+    payload, payload_bytes, plain = detail_attribute_value(envelope.detail)
+    digest = payload_hash(envelope.detail, settings.hash_excluded_paths, plain=plain)
 
     strings: dict[str, str] = {
         "unique_id": unique_id,

@@ -3,6 +3,12 @@
 The logic lives in ``kahula_core`` (persist.py reads top to bottom). Import cost is cold-start
 cost: this module imports Powertools' Logger and Metrics and the core; boto3 clients are
 created on first use, once per container; the X-Ray SDK only when detailed tracing is on.
+
+Cost at volume: the common outcome, a newly stored event, writes nothing to CloudWatch Logs
+(no log line at INFO, no EMF line). Stored events are counted by Lambda's own metrics:
+successful invocations minus duplicates and conflicts (the Monitoring dashboard draws it so).
+An EMF line is written only for what an operator counts apart: duplicates, conflicts,
+malformed events, oversize events, follow-ups and their failures.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ _LOG_LEVEL = {
     WriteOutcome.DUPLICATE: (logging.INFO, "info"),
     WriteOutcome.CONFLICT: (logging.WARNING, "warning"),
 }
+# A stored event has no metric of its own: Lambda's Invocations and Errors count it for free.
 _WRITE_METRIC = {
-    WriteOutcome.PERSISTED: Metric.PERSISTED,
     WriteOutcome.DUPLICATE: Metric.DUPLICATE,
     WriteOutcome.CONFLICT: Metric.CONFLICT,
 }
@@ -65,8 +71,16 @@ def _count(name: str, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def _flush_metrics() -> None:
+    """One EMF line for what this invocation counted; nothing at all when it counted nothing."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+
+
 def _record_metrics(outcome: Outcome) -> None:
-    _count(_WRITE_METRIC[outcome.write])
+    write_metric = _WRITE_METRIC.get(outcome.write)
+    if write_metric is not None:
+        _count(write_metric)
     if outcome.oversize:
         _count(Metric.OVERSIZE)
     if outcome.emit_report.emitted:
@@ -75,13 +89,13 @@ def _record_metrics(outcome: Outcome) -> None:
         _count(Metric.FOLLOW_UP_FAILURES, outcome.emit_report.failed_entries)
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     # Correlation id = the EventBridge id (a dict lookup; no JMESPath search per event).
     logger.set_correlation_id(event.get("id") if isinstance(event, dict) else None)
     try:
         outcome = persist_event(event, pipeline())
+        _record_metrics(outcome)
     except MalformedEventError as exc:
         _count(Metric.MALFORMED)
         logger.error("event rejected as malformed", extra={"reason": str(exc)})
@@ -90,7 +104,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         _count(Metric.FOLLOW_UP_FAILURES, exc.failed_entries or 1)
         logger.error("follow-up emission failed", extra={"reason": str(exc)})
         raise
-    _record_metrics(outcome)
+    finally:
+        _flush_metrics()
     follow_up_ids = [f.follow_up_id for f in outcome.follow_ups]
     level, method = _LOG_LEVEL[outcome.write]
     if level >= logger.log_level:  # the common case, a stored event at INFO, builds nothing

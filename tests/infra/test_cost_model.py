@@ -32,9 +32,11 @@ def total(result):
 
 def test_reads_memory_architecture_tracing_logs_and_indexes_from_the_template(synth):
     dev, prod = read_template(synth.raw["dev"]), read_template(synth.raw["prod"])
-    assert (prod.memory_mb, prod.architecture, prod.tracing) == (256, "arm64", True)
+    assert (prod.memory_mb, prod.architecture) == (256, "arm64")
+    assert (dev.tracing, prod.tracing) == (True, False)
     assert (dev.platform_logs, prod.platform_logs) == (True, False)
-    assert (dev.saga_index, prod.saga_index) == (False, True)
+    assert (dev.debug_logs, prod.debug_logs) == (True, False)
+    assert (dev.saga_index, prod.saga_index) == (False, False)
 
 
 def test_floor_is_eventbridge_one_write_unit_and_one_firehose_record():
@@ -77,10 +79,11 @@ def test_follow_ups_are_events_that_are_persisted_and_archived_too(synth):
 def test_platform_log_lines_and_tracing_cost_money(synth):
     fn = read_template(synth.raw["staging"])
     chatty = dataclasses.replace(fn, platform_logs=True)
+    traced = dataclasses.replace(fn, tracing=True)
     untraced = dataclasses.replace(fn, tracing=False)
     assert lines(chatty)["CloudWatch Logs"] > lines(fn)["CloudWatch Logs"]
     assert lines(untraced)["X-Ray traces"] == 0
-    assert total(lines(untraced)) < total(lines(fn))
+    assert total(lines(untraced)) < total(lines(traced))
 
 
 def test_less_memory_means_longer_cpu_time(synth):
@@ -108,3 +111,23 @@ def test_an_appended_event_pays_the_transactional_put_and_each_index(synth):
 
 def test_a_template_without_the_store_has_no_append_cost():
     assert aggregate_table({"Resources": {}}) is None
+
+
+def test_debug_logs_are_priced_only_where_the_template_says_debug(synth):
+    # GIVEN staging (INFO) and the same function at DEBUG
+    fn = read_template(synth.raw["staging"])
+    debug = dataclasses.replace(fn, debug_logs=True)
+    # WHEN each is priced with a stored event writing 0 bytes at INFO and 500 at DEBUG
+    quiet = lines(fn, log_bytes=0, debug_log_bytes=500)
+    chatty = lines(debug, log_bytes=0, debug_log_bytes=500)
+    # THEN only the DEBUG function pays for log lines
+    assert quiet["CloudWatch Logs"] == 0
+    assert chatty["CloudWatch Logs"] > 0
+
+
+def test_a_follow_up_pays_for_its_emf_line(synth):
+    fn = read_template(synth.raw["staging"])
+    none = lines(fn, log_bytes=0, follow_up_log_bytes=250)
+    half = lines(fn, log_bytes=0, follow_up_log_bytes=250, follow_up_share=0.5)
+    assert none["CloudWatch Logs"] == 0
+    assert half["CloudWatch Logs"] > 0

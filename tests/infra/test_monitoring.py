@@ -586,3 +586,14 @@ def test_the_stack_conflicts_alarm_reads_what_its_function_emits(synth, env):
     for variables in emitting:
         assert variables[spec.Env.POWERTOOLS_METRICS_NAMESPACE] == _metric(alarm)["Namespace"]
         assert variables[spec.Env.POWERTOOLS_SERVICE_NAME] == _dimensions(alarm)["service"]
+
+
+def test_the_stack_draws_stored_events_from_the_persisters_own_metrics(synth, env):
+    # GIVEN the persister, which writes no EMF line for a newly stored event (a cost choice)
+    (dashboard,) = synth.resources(env, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    # WHEN the dashboard is drawn THEN EventsPersisted is derived: successful invocations less
+    # duplicates and conflicts, all metrics CloudWatch has anyway
+    assert "FILL(invocations, 0) - FILL(errors, 0) - FILL(duplicates, 0)" in body
+    assert '\\"label\\":\\"EventsPersisted\\"' in body.replace(" ", "")
+    assert '\\"Invocations\\"' in body

@@ -58,7 +58,16 @@ def test_function_runtime_architecture_and_sizing(synth, env):
     assert props["Handler"] == "persister.handler.lambda_handler"
     assert props["MemorySize"] == config.persister.memory_mb
     assert props["Timeout"] == config.persister.timeout_seconds
-    assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_lambda_samples_traces_itself_only_where_active_tracing_is_asked(synth, env):
+    # GIVEN an environment's config WHEN its persister is synthesized
+    props = persister_function(synth, env)["Properties"]
+    # THEN Active (Lambda's fixed 5 %, billed per trace) only where asked (dev), else
+    # PassThrough: traced when the producer's sampled trace arrives with the event
+    expected = "Active" if ENVIRONMENTS[env].persister.active_tracing else "PassThrough"
+    assert props["TracingConfig"] == {"Mode": expected}
+    assert (env == "dev") == ENVIRONMENTS[env].persister.active_tracing
 
 
 def test_powertools_layer_is_the_official_one_at_the_pinned_version(synth, env):

@@ -337,7 +337,7 @@ def test_unicode_deep_nesting_and_numbers_round_trip(aws, invoke, event):
     assert stored["empty"] == {"s": "", "l": [], "m": {}}
 
 
-def test_at_info_a_stored_event_writes_only_its_metrics_and_a_duplicate_is_logged(
+def test_at_info_a_stored_event_writes_nothing_and_a_duplicate_is_logged_and_counted(
     aws, invoke, event, capfd, caplog
 ):
     # GIVEN the default INFO level WHEN an event is stored
@@ -348,10 +348,25 @@ def test_at_info_a_stored_event_writes_only_its_metrics_and_a_duplicate_is_logge
     caplog.clear()
     # AND WHEN it is redelivered
     invoke(event("shipment_created"))
-    # THEN the store wrote its EMF metrics and no log line; the duplicate is logged
-    assert '"EventsPersisted"' in stored_out
+    duplicate_out = capfd.readouterr().out
+    # THEN storing wrote no EMF line and no log line (Lambda's own metrics count it)
+    assert "_aws" not in stored_out
     assert "event persisted" not in stored_logs
+    # AND the duplicate is logged and counted in one EMF line
     assert "event duplicate" in [r.getMessage() for r in caplog.records]
+    (emf,) = [json.loads(line) for line in duplicate_out.splitlines() if '"_aws"' in line]
+    assert emf["DuplicateEvents"] == [1.0]
+    assert "EventsPersisted" not in emf
+
+
+def test_a_follow_up_is_counted_in_an_emf_line(aws, invoke, event, capfd):
+    # GIVEN an *UpdatedEvent WHEN it is stored and its follow-up emitted
+    invoke(event("order_updated"))
+    out = capfd.readouterr().out
+    # THEN one EMF line counts the follow-up (and nothing counts the stored event itself)
+    (emf,) = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert emf["FollowUpsEmitted"] == [1.0]
+    assert "EventsPersisted" not in emf
 
 
 @pytest.mark.parametrize(

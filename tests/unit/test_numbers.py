@@ -8,9 +8,13 @@ from decimal import Decimal
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import example, given, reject
 from hypothesis import strategies as st
-from kahula_core.attributes import from_attribute_value, to_attribute_value
+from kahula_core.attributes import (
+    detail_attribute_value,
+    from_attribute_value,
+    to_attribute_value,
+)
 from kahula_core.errors import UnstorableValueError
 from kahula_core.hashing import canonical_json, number_text, payload_hash
 
@@ -29,6 +33,46 @@ def test_canonical_json_is_rfc_8785_for_every_value_a_double_holds(value):
     # GIVEN any JSON value whose numbers are doubles or integers within 2**53
     # THEN our canonical bytes are the RFC 8785 reference implementation's, byte for byte
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+# Details as producers send them: ASCII-heavy keys, whole and fractional floats, big integers,
+# strings that look like numbers ("v1.0]"), so both sides of the fast path's checks are drawn.
+DETAIL_TEXT = st.sampled_from(["a", "v1.0", "1.0]", "x.0,", "é", "\U0001f600", "-0.0", "10"])
+DETAIL_KEYS = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6)
+DETAILS = st.dictionaries(
+    DETAIL_KEYS | DETAIL_TEXT,
+    st.recursive(
+        st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.sampled_from([0.0, -0.0, 10.0, 1e16, 1e-7, 12.5, 100.0])
+        | DETAIL_TEXT | st.text(st.characters(exclude_categories=["Cs"]), max_size=8),
+        lambda children: st.lists(children, max_size=4)
+        | st.dictionaries(DETAIL_KEYS | DETAIL_TEXT, children, max_size=4),
+        max_leaves=20,
+    ),
+    max_size=5,
+)  # fmt: skip
+
+
+@given(detail=DETAILS)
+@example(detail={"price": 10.0, "lines": [0.0, 1.5, {"qty": 100.0}], "id": 10**21 - 1})
+def test_the_fast_canonical_path_writes_what_the_canonical_writer_writes(detail):
+    # GIVEN any detail DynamoDB can store, and what the conversion walk found about it
+    try:
+        _, _, plain = detail_attribute_value(detail)
+    except UnstorableValueError:
+        reject()  # refused before any hash is taken
+    # WHEN its canonical JSON is written through the C encoder (when plain) and by the writer
+    # THEN the bytes are the same, so the stored hash never depends on the path taken
+    assert canonical_json(detail, plain=plain) == canonical_json(detail)
+
+
+def test_a_string_that_looks_like_a_whole_float_keeps_the_detail_off_the_fast_path():
+    # GIVEN a detail whose string holds "1.0," (the C encoder's text of a whole float)
+    _, _, plain = detail_attribute_value({"note": "1.0,", "n": 2.0})
+    # THEN it is hashed by the canonical writer, and the string is kept as written
+    assert not plain
+    assert canonical_json({"note": "1.0,", "n": 2.0}) == b'{"n":2,"note":"1.0,"}'
 
 
 @pytest.mark.parametrize(
