@@ -24,6 +24,7 @@ from .constructs.event_table import EventTableProps
 from .constructs.follow_up_routing import FollowUpRoutingProps
 from .constructs.monitoring import MonitoringProps
 from .constructs.persister import PersisterProps
+from .constructs.queue_ingest import QueueIngestProps
 from .constructs.secure_bucket import ObjectLockMode
 
 __all__ = [
@@ -65,6 +66,9 @@ class EnvironmentConfig:
     monitoring: MonitoringProps = nested(MonitoringProps, "alarms (`MonitoringProps`)")
     aggregates: AggregateEventStoreProps | None = knob(
         None, "the aggregate event store (`AggregateEventStoreProps`; None: not deployed)"
+    )
+    queue: QueueIngestProps | None = knob(
+        None, "the SQS FIFO front door (`QueueIngestProps`; None: not deployed)"
     )
     encryption: EncryptionProps = nested(
         EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
@@ -124,7 +128,12 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
 
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {
-    "dev": _throwaway("dev"),
+    "dev": _throwaway(
+        "dev",
+        queue=QueueIngestProps(
+            retain=False, log_retention_days=14, log_level=LogLevel.DEBUG, default_route="default"
+        ),
+    ),
     "staging": EnvironmentConfig(
         name="staging",
         bus=EventBusProps(archive_retention_days=30),

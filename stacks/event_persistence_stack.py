@@ -20,6 +20,7 @@ from cdk_app.constructs import (
     FollowUpRouting,
     Monitoring,
     Persister,
+    QueueIngest,
 )
 from cdk_app.constructs.nag import acknowledge, control
 
@@ -74,10 +75,29 @@ class EventPersistenceStack(Stack):
             props=config.follow_ups,
             encryption_key=key,
         )
+        self.queue_ingest: QueueIngest | None = None
+        if config.queue is not None:
+            self.queue_ingest = QueueIngest(
+                self,
+                "QueueIngest",
+                persister=persister,
+                table=table,
+                event_bus=bus,
+                delivery_stream=archive.delivery_stream,
+                naming=naming,
+                props=config.queue,
+                encryption_key=key,
+            )
+            # Its follow-ups carry the persister's source: let its role publish them too.
+            bus.reserve_source(persister.follow_up_source, self.queue_ingest.role)
+        queue_ingest = self.queue_ingest
         monitoring = Monitoring(
             self,
             "Monitoring",
-            functions={"persister": persister.function},
+            functions={
+                "persister": persister.function,
+                **({"queue-consumer": queue_ingest.function} if queue_ingest else {}),
+            },
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
@@ -91,6 +111,7 @@ class EventPersistenceStack(Stack):
                 "persister-conflicts": persister.conflicts_queue,
                 "archive-undeliverable": archive.dead_letter_queue,
                 "follow-ups-undeliverable": routing.dead_letter_queue,
+                **({"queue-ingest-dlq": queue_ingest.dead_letter_queue} if queue_ingest else {}),
                 **{
                     f"{t.removesuffix('Event').lower()}-consumer-dlq": q
                     for t, q in routing.consumer_dead_letter_queues.items()
@@ -135,6 +156,9 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
         CfnOutput(self, "EventTableName", value=table.table.table_name)
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
+        if queue_ingest is not None:
+            CfnOutput(self, "IngestQueueUrl", value=queue_ingest.queue.queue_url)
+            CfnOutput(self, "LedgerTableName", value=queue_ingest.ledger_table.table_name)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
 
@@ -144,6 +168,11 @@ class EventPersistenceStack(Stack):
         for log_group, days in (
             (self.persister.log_group, config.persister.log_retention_days),
             (self.archive.delivery_log_group, config.archive.log_retention_days),
+            *(
+                [(self.queue_ingest.log_group, config.queue.log_retention_days)]
+                if self.queue_ingest is not None and config.queue is not None
+                else []
+            ),
         ):
             if reason and days < 365:
                 acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)

@@ -27,6 +27,7 @@ LAMBDAS_DIR = _lambdas_dir()
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLERS = {
     "persister": "persister.handler.lambda_handler",
+    "queue_consumer": "queue_consumer.handler.lambda_handler",
 }
 ASSET_EXCLUDES = [
     "**/__pycache__",
