@@ -353,20 +353,13 @@ class QueueIngest(Construct):
         delivery_stream: firehose.IDeliveryStream,
         encryption_key: kms.IKey | None,
     ) -> None:
+        # Receive/delete/visibility on the queue: the event source mapping's own L2 grant
+        # (grant_consume_messages), added with the mapping.
         role = self.role
         statements = {
             "WriteOwnLogs": (
                 ["logs:CreateLogStream", "logs:PutLogEvents"],
                 [self.log_group.log_group_arn],
-            ),
-            "ConsumeTheQueue": (
-                [
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueAttributes",
-                ],
-                [self.queue.queue_arn],
             ),
             "DeadLetterUnreadableMessages": (
                 ["sqs:SendMessage"],
