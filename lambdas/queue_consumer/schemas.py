@@ -83,6 +83,10 @@ class SchemaRegistry:
         except fastjsonschema.JsonSchemaValueException as exc:
             # fastjsonschema names the document "data"; ours is the message's payload.
             message = exc.message
+            if exc.rule == "required" and isinstance(exc.value, dict):
+                # fastjsonschema lists missing properties in set order: use the schema's.
+                missing = [p for p in exc.rule_definition or () if p not in exc.value]
+                message = f"{exc.name} must contain {missing} properties"
             if message.startswith("data"):
                 message = "payload" + message.removeprefix("data")
             return Verdict(False, compiled.version, message)

@@ -71,7 +71,11 @@ def test_an_event_whose_item_is_another_event_is_reported_lost(tmp_path):
     with LocalPipeline.start(tmp_path, handler_log=io.StringIO()) as pipeline:
         published = pipeline.process(entries)
         items = pipeline.items()
-        (table,) = pipeline.topology.of_type("AWS::DynamoDB::Table")
+        (table,) = [
+            t
+            for t in pipeline.topology.of_type("AWS::DynamoDB::Table")
+            if t.properties["KeySchema"][0]["AttributeName"] == "unique_id"
+        ]
         forged = {**items["thing-0"], "event_name": {"S": "OtherEvent"}}
         pipeline.clients.dynamodb.put_item(
             TableName=pipeline.topology.name(table.logical_id), Item=forged

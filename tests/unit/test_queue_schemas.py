@@ -9,6 +9,7 @@ from typing import Any
 
 import fastjsonschema
 import pytest
+from kahula_core.errors import ConfigurationError
 from queue_consumer.message import parse_message
 from queue_consumer.schemas import SCHEMA_DIR, SchemaRegistry
 
@@ -153,8 +154,6 @@ def test_each_schema_is_compiled_once_per_registry(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_broken_schema_file_is_a_configuration_error_naming_it(tmp_path: Path) -> None:
-    from kahula_core.errors import ConfigurationError
-
     (tmp_path / "bad.schema.json").write_text('{"type": "no-such-type"}')
     with pytest.raises(ConfigurationError, match=r"bad\.schema\.json"):
         SchemaRegistry(tmp_path).validate("bad", {})
