@@ -90,6 +90,7 @@ def read_template(template: dict[str, Any]) -> Function:
         r["Properties"]
         for r in template["Resources"].values()
         if r["Type"] == "AWS::DynamoDB::Table"
+        and r["Properties"]["KeySchema"][0]["AttributeName"] == "unique_id"
     ]
     indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
     return Function(

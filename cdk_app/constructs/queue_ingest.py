@@ -305,7 +305,9 @@ class QueueIngest(Construct):
             spec.QueueEnv.DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url,
             spec.QueueEnv.ARCHIVE_STREAM: delivery_stream.delivery_stream_name,
             spec.QueueEnv.EVENT_SOURCE_PREFIX: props.source_prefix,
-            spec.Env.POWERTOOLS_SERVICE_NAME: spec.QUEUE_CONSUMER_SERVICE_NAME,
+            # Metrics carry the platform's service dimension, so the stack's alarms and dashboard
+            # count the events this door stores too; its logs name the consumer (handler.py).
+            spec.Env.POWERTOOLS_SERVICE_NAME: spec.PERSISTER_SERVICE_NAME,
             spec.Env.POWERTOOLS_METRICS_NAMESPACE: persister.metrics_namespace,
             spec.Env.POWERTOOLS_LOG_LEVEL: props.log_level.value,
             spec.Env.POWERTOOLS_TRACE_DISABLED: "true",

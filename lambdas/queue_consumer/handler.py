@@ -16,11 +16,19 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from kahula_core.errors import MalformedEventError
+from kahula_core.spec import QUEUE_CONSUMER_SERVICE_NAME, Metric
 
 from queue_consumer.process import Consumer, Received, Result, build_consumer, process_message
 
-logger = Logger()
+# Logs name this function; metrics keep the platform's service dimension (the environment's
+# POWERTOOLS_SERVICE_NAME), so the stack's alarms count what this door stores.
+logger = Logger(service=QUEUE_CONSUMER_SERVICE_NAME)
 metrics = Metrics()
+_WRITE_METRIC = {
+    "persisted": Metric.PERSISTED,
+    "duplicate": Metric.DUPLICATE,
+    "conflict": Metric.CONFLICT,
+}
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 _consumer: Consumer | None = None
@@ -57,6 +65,10 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     _count(f"QueueMessages{result.status.capitalize()}")
     if not result.recorded and result.status != "UNREADABLE":
         _count("QueueMessagesDuplicate")
+    if result.outcome is not None:
+        _count(_WRITE_METRIC[result.outcome.write.value])
+        if result.outcome.emit_report.emitted:
+            _count(Metric.FOLLOW_UPS_EMITTED)
     if result.status != "READY":
         logger.warning(
             f"message {result.status}",

@@ -18,26 +18,33 @@ def test_bus_is_named_per_environment(synth, env):
     )
 
 
+def events_table(synth, env):
+    return {
+        k: v
+        for k, v in synth.resources(env, "AWS::DynamoDB::Table").items()
+        if k.startswith("EventTable")
+    }
+
+
 def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
     # GIVEN the bus's resource policy (no producers listed: only the Deny is there)
     assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
     policy = only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]["Policy"]
     (deny,) = policy["Statement"]
-    persister_role = only(
-        {
-            k: v
-            for k, v in synth.resources(env, "AWS::IAM::Role").items()
-            if k.startswith("PersisterRole")
-        }
+    # (and, where the FIFO door is deployed, its consumer: it stores events with the same core)
+    role_ids = sorted(
+        k
+        for k in synth.resources(env, "AWS::IAM::Role")
+        if k.startswith(("PersisterRole", "QueueIngestRole"))
     )
-    role_id = next(k for k, v in synth.raw[env]["Resources"].items() if v is persister_role)
+    assert len(role_ids) == (2 if env == "dev" else 1)
     # THEN every principal of any account but the persister's role is refused that source
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"
     assert deny["Condition"] == {
         "StringEquals": {"events:source": "kahula.event-persister"},
-        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]},
+        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [r, "Arn"]} for r in role_ids]},
     }
 
 
@@ -102,7 +109,7 @@ def test_table_key_billing_recovery_and_encryption(synth, env):
     [("dev", False, "Delete"), ("staging", True, "Retain"), ("prod", True, "Retain")],
 )
 def test_stateful_resources_are_retained_and_protected_outside_dev(synth, env, protected, policy):
-    table = only(synth.resources(env, "AWS::DynamoDB::Table"))
+    table = only(events_table(synth, env))
     assert table["DeletionPolicy"] == policy
     assert table["UpdateReplacePolicy"] == policy
     assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
@@ -112,7 +119,7 @@ def test_stateful_resources_are_retained_and_protected_outside_dev(synth, env, p
 
 
 def test_indexes_follow_the_environment_switches(synth, env):
-    table = only(synth.resources(env, "AWS::DynamoDB::Table"))["Properties"]
+    table = only(events_table(synth, env))["Properties"]
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
     expected = set()
     if ENVIRONMENTS[env].table.saga_index:

@@ -114,9 +114,13 @@ def test_persister_role_has_no_wildcards_except_xray(synth, env):
 
 
 def test_put_item_is_on_the_events_table_only(synth, env):
-    table_id = only(synth.resources(env, "AWS::DynamoDB::Table")) and next(
-        iter(synth.resources(env, "AWS::DynamoDB::Table"))
-    )
+    table_id = only(
+        {
+            k: v
+            for k, v in synth.resources(env, "AWS::DynamoDB::Table").items()
+            if k.startswith("EventTable")
+        }
+    ) and next(iter(synth.resources(env, "AWS::DynamoDB::Table")))
     (statement,) = [
         s for s in persister_statements(synth, env) if s["Action"] == "dynamodb:PutItem"
     ]
