@@ -210,3 +210,13 @@ def test_ready_events_reach_the_archive_as_platform_events(pipeline):
     assert line["detail"]["metadata"]["event_id"] == "t-archive#a-1"
     item = pipeline.items()["t-archive#a-1"]
     assert from_attribute_value(item["payload"])["payload"]["email"] == "a-1@example.com"
+
+
+def test_the_seeders_samples_are_ready_and_its_invalid_ones_invalid(pipeline):
+    from local.fifo import sample_messages
+
+    pipeline.door.send(sample_messages(invalid=True))
+    pipeline.door.poll()
+    assert {e["status"]["S"] for e in entries(pipeline, "tenant-a")} == {"READY"}
+    assert len(entries(pipeline, "tenant-a")) == 5
+    assert {e["status"]["S"] for e in entries(pipeline, "tenant-b")} == {"INVALID"}
