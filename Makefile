@@ -111,6 +111,7 @@ bench: dev ## benchmarks: ratios measured in one run (handler CPU, cold start, s
 cost: dev ## cost per million events for each environment's synthesized configuration
 	python -m bench.cost
 	python -m bench.cost --follow-up-share 0.5
+	python -m bench.queue
 
 .PHONY: capacity
 capacity: dev ## event rate at which each AWS quota binds, per environment (and what to raise)

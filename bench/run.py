@@ -6,8 +6,9 @@
    first invocation builds, against `import boto3` + the same clients. target: <= 1.25x
 3. Synth: `cdk synth` of every environment against a one-resource app.  target: <= 1.5x
 4. Local end-to-end throughput through the demo pipeline (events/s, for information).
+5. The FIFO door's consumer CPU per message, READY and INVALID (no-op clients; information).
 
-    python -m bench.run [--quick] [--only handler,coldstart,synth,e2e] [--json out.json]
+    python -m bench.run [--quick] [--only handler,coldstart,synth,e2e,queue] [--json out.json]
 """
 
 from __future__ import annotations
@@ -332,11 +333,19 @@ def bench_e2e(quick: bool) -> dict[str, Any]:
     }
 
 
+def bench_queue(quick: bool) -> dict[str, Any]:
+    """5. The FIFO door's consumer CPU per message (READY, INVALID), for information."""
+    from bench.queue import bench_queue as measure  # noqa: PLC0415
+
+    return measure(quick)
+
+
 BENCHES = {
     "handler": bench_handler,
     "coldstart": bench_coldstart,
     "synth": bench_synth,
     "e2e": bench_e2e,
+    "queue": bench_queue,
 }
 
 
