@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from kahula_core.errors import MalformedEventError
 from kahula_core.spec import QUEUE_CONSUMER_SERVICE_NAME, Metric
 
 from queue_consumer.process import Consumer, Received, Result, build_consumer, process_message
@@ -54,16 +53,9 @@ def _count(name: str) -> None:
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
     received = Received.from_record(record.raw_event)
-    try:
-        result: Result = process_message(received, consumer())
-    except MalformedEventError as exc:
-        # A READY message the store refuses (e.g. a number DynamoDB cannot hold): retrying
-        # cannot help; fail it so it reaches the DLQ after the receive limit, with the log.
-        logger.error("message refused by the store", extra={"reason": str(exc)})
-        _count("QueueMessagesRefused")
-        raise
+    result: Result = process_message(received, consumer())
     _count(f"QueueMessages{result.status.capitalize()}")
-    if not result.recorded and result.status != "UNREADABLE":
+    if not result.recorded and result.status in ("READY", "INVALID"):
         _count("QueueMessagesDuplicate")
     if result.outcome is not None:
         _count(_WRITE_METRIC[result.outcome.write.value])

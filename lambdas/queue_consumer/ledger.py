@@ -10,6 +10,7 @@ Ledger item (table key ``tenant_id`` + ``sk``):
 | ``status`` | S | ``READY`` or ``INVALID`` |
 | ``route`` | S | the message's route, else the type's configured route (omitted if neither) |
 | ``payload`` | M | the message's payload as a native map |
+| ``payload_claim_check`` | M | instead of ``payload`` when over 350 KB: its JSON's S3 claim check |
 | ``retries`` | N | SQS receives before the one that recorded it (ApproximateReceiveCount - 1) |
 | ``reason`` | S | why it is INVALID (INVALID only) |
 | ``schema_version`` | S | the version of the schema it was checked against (absent: no schema) |
@@ -30,6 +31,7 @@ TransactWriteItems of the same two puts costs 2 + 2 + 1 (bench/cost.py measures 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from kahula_core.attributes import to_attribute_value
+from kahula_core.store import PayloadStore
 
 ClientFactory = Callable[[], Any]
 DAY_SECONDS = 86_400
@@ -103,24 +106,50 @@ class LedgerEntry:
         return f"{self.created_at}#{self.event_id}"
 
 
+#: A payload larger than this (as DynamoDB sizes it) is claim-checked: the item limit is 400 KB.
+MAX_INLINE_PAYLOAD_BYTES = 350_000
+
+
 class TenantLedger:
     def __init__(
-        self, *, dynamodb: ClientFactory, table_name: str, ttl_days: int, clock: Callable[[], float]
+        self,
+        *,
+        dynamodb: ClientFactory,
+        table_name: str,
+        ttl_days: int,
+        clock: Callable[[], float],
+        payloads: PayloadStore | None = None,
+        max_inline_bytes: int = MAX_INLINE_PAYLOAD_BYTES,
     ) -> None:
         self._client = dynamodb
         self.table_name = table_name
         self.ttl_days = ttl_days
         self._clock = clock
+        self._payloads = payloads
+        self.max_inline_bytes = max_inline_bytes
+
+    def _payload(self, entry: LedgerEntry) -> tuple[str, dict[str, Any]]:
+        """The payload attribute: the map, or a claim check to its JSON in S3 when too big.
+
+        Refuses (UnstorableValueError, a MalformedEventError) what DynamoDB cannot hold.
+        """
+        payload, size = to_attribute_value(entry.payload, "payload")
+        if size <= self.max_inline_bytes or self._payloads is None:
+            return "payload", payload
+        body = json.dumps(entry.payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        claim = self._payloads.claim_for("ledger", f"{entry.tenant_id}#{entry.event_id}", body)
+        self._payloads.put(claim, body)
+        return "payload_claim_check", claim.attribute_value()
 
     def item(self, entry: LedgerEntry) -> dict[str, Any]:
-        payload, _ = to_attribute_value(entry.payload, "payload")
+        payload_name, payload = self._payload(entry)
         item: dict[str, Any] = {
             "tenant_id": {"S": entry.tenant_id},
             "sk": {"S": entry.sk},
             "event_id": {"S": entry.event_id},
             "event_type": {"S": entry.event_type},
             "status": {"S": entry.status},
-            "payload": payload,
+            payload_name: payload,
             "retries": {"N": str(entry.retries)},
             "created_at": {"S": entry.created_at},
             "tenant_id_created_at": {"S": f"{entry.tenant_id}#{entry.created_at}"},

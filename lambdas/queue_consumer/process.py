@@ -8,6 +8,8 @@
   it is sent to the DLQ with the reason as a message attribute; acknowledged.
 - a redelivery or duplicate of a recorded message: the ledger is unchanged; READY ones are
   persisted again (a duplicate there, so a no-op); acknowledged.
+- refused by DynamoDB's limits (a number it cannot hold, nesting deeper than 32): sent to the
+  DLQ with the reason (the ledger may already say READY: the store could not take it).
 - a transient AWS error: raised, so the message and the rest of its group return to the queue.
 
 The store gets an EventBridge-shaped event built from the envelope (``to_platform_event``), so
@@ -24,7 +26,7 @@ from typing import Any
 
 from kahula_core import spec
 from kahula_core.clients import ClientFactory, boto3_clients
-from kahula_core.errors import ConfigurationError
+from kahula_core.errors import ConfigurationError, MalformedEventError
 from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event, utc_now
 from kahula_core.settings import Settings
 
@@ -32,7 +34,7 @@ from .ledger import IdempotencyStore, LedgerEntry, TenantLedger, now_seconds
 from .message import QueueMessage, UnreadableMessageError, parse_message
 from .schemas import SchemaRegistry
 
-READY, INVALID, UNREADABLE = "READY", "INVALID", "UNREADABLE"
+READY, INVALID, UNREADABLE, REFUSED = "READY", "INVALID", "UNREADABLE", "REFUSED"
 #: uuid5 namespace of the EventBridge-style ids given to queue events (stable per message).
 QUEUE_EVENT_NAMESPACE = uuid.UUID("6f1c4f0e-7d35-5b8e-a0f4-2f6b1d7c9e31")
 DEFAULT_SOURCE_PREFIX = "tenant."
@@ -60,7 +62,7 @@ class Received:
 
 @dataclass
 class Result:
-    status: str  # READY | INVALID | UNREADABLE
+    status: str  # READY | INVALID | UNREADABLE | REFUSED
     recorded: bool = False  # this attempt wrote the ledger entry (False: it was there)
     reason: str | None = None
     tenant_id: str | None = None
@@ -169,7 +171,18 @@ def process_message(received: Received, consumer: Consumer) -> Result:
     except UnreadableMessageError as exc:
         consumer.dead_letters.send(received, str(exc))
         return Result(UNREADABLE, reason=str(exc))
+    try:
+        return _record(received, message, consumer)
+    except MalformedEventError as exc:
+        # Retrying cannot help: keep the message, with the reason, on the DLQ.
+        reason = f"refused: {exc}"
+        consumer.dead_letters.send(received, reason)
+        return Result(
+            REFUSED, reason=reason, tenant_id=message.tenant_id, event_id=message.event_id
+        )
 
+
+def _record(received: Received, message: QueueMessage, consumer: Consumer) -> Result:
     verdict = consumer.schemas.validate(message.event_type, message.payload)
     status = READY if verdict.valid else INVALID
     route = message.route or consumer.routes.get(message.event_type) or consumer.default_route
@@ -252,8 +265,9 @@ def build_consumer(
     """Wire the consumer from its function's environment (spec.Env + spec.QueueEnv)."""
     env = spec.QueueEnv
     dynamodb = client_factory("dynamodb")
+    pipeline = build_pipeline(environ, client_factory)
     return Consumer(
-        pipeline=build_pipeline(environ, client_factory),
+        pipeline=pipeline,
         schemas=SchemaRegistry(),
         idempotency=IdempotencyStore(
             dynamodb=dynamodb,
@@ -266,6 +280,7 @@ def build_consumer(
             table_name=_required(environ, env.LEDGER_TABLE),
             ttl_days=_days(environ, env.EVENTS_TTL_DAYS, 0),
             clock=now_seconds,
+            payloads=pipeline.payloads,
         ),
         dead_letters=DeadLetters(
             sqs=client_factory("sqs"), queue_url=_required(environ, env.DEAD_LETTER_QUEUE_URL)

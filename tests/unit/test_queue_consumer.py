@@ -402,3 +402,38 @@ def _context() -> dict[str, Any]:
         "invoked_function_arn": f"arn:aws:lambda:{REGION}:123456789012:function:q",
         "aws_request_id": "00000000-0000-4000-8000-000000000001",
     }
+
+
+def test_a_payload_over_the_inline_limit_is_claim_checked_in_the_ledger(fifo: Fifo) -> None:
+    # GIVEN a valid message whose payload is bigger than the ledger keeps inline
+    fifo.consumer.ledger.max_inline_bytes = 1000
+    payload = {"integration_id": "i", "provider": "p", "event": "e", "payload": {"x": "y" * 5000}}
+    # WHEN it is processed
+    result = process_message(message("integrations", payload), fifo.consumer)
+    # THEN the ledger entry points at the payload's JSON in S3, and the event is stored
+    assert result.status == "READY"
+    (entry,) = fifo.ledger()
+    assert "payload" not in entry
+    claim = entry["payload_claim_check"]["M"]
+    body = fifo.base.s3.get_object(Bucket=claim["bucket"]["S"], Key=claim["key"]["S"])["Body"]
+    assert json.loads(body.read()) == payload
+    assert fifo.base.item("tenant-a#e1") is not None
+
+
+def test_a_payload_dynamodb_cannot_hold_goes_to_the_dlq_with_its_reason(fifo: Fifo) -> None:
+    # GIVEN a number with more significant digits than DynamoDB stores
+    received = Received(
+        message_id="m-big",
+        body='{"tenant_id": "a", "event_id": "e", "event_type": "x", "payload": {"n": '
+        + "1" * 43
+        + "}}",
+        group_id="a",
+    )
+    # WHEN it is processed
+    result = process_message(received, fifo.consumer)
+    # THEN it is refused with the field and the limit, kept on the DLQ, and not recorded
+    assert result.status == "REFUSED"
+    (dead,) = fifo.dead_letters()
+    assert "payload.n" in dead["MessageAttributes"]["reason"]["StringValue"]
+    assert "38" in dead["MessageAttributes"]["reason"]["StringValue"]
+    assert fifo.ledger("a") == []
