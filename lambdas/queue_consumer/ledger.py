@@ -82,7 +82,7 @@ class IdempotencyStore:
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
-            stored = exc.response.get("Item") or {}  # type: ignore[typeddict-item]
+            stored: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             earlier = stored.get("created_at", {}).get("S")
             return Claim(created_at=earlier or created_at, first=False)
         return Claim(created_at=created_at, first=True)
