@@ -36,6 +36,7 @@ from bench.cost import (
     PUT_EVENTS_MS,
     PUT_ITEM_MS,
     Function,
+    is_events_table,
     read_template,
 )
 
@@ -336,7 +337,11 @@ def read_deployment(template: Mapping[str, Any]) -> Deployment:
         if r["Type"] == "AWS::Lambda::Function"
         and r["Properties"].get("Handler", "").startswith("persister.")
     ]
-    (table,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    (table,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::DynamoDB::Table" and is_events_table(r["Properties"])
+    ]
     if table.get("BillingMode") != "PAY_PER_REQUEST":
         raise CapacityError("the model covers on-demand tables only (BillingMode PAY_PER_REQUEST)")
     streams = {

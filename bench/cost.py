@@ -79,6 +79,12 @@ class Function:
     event_name_index: bool
 
 
+def is_events_table(properties: dict[str, Any]) -> bool:
+    """The events table (key unique_id), not the FIFO door's ledger or idempotency table."""
+    key = properties.get("KeySchema") or [{"AttributeName": "unique_id"}]
+    return bool(key[0].get("AttributeName") == "unique_id")
+
+
 def read_template(template: dict[str, Any]) -> Function:
     (fn,) = [
         r["Properties"]
@@ -89,8 +95,7 @@ def read_template(template: dict[str, Any]) -> Function:
     (table,) = [
         r["Properties"]
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::DynamoDB::Table"
-        and r["Properties"]["KeySchema"][0]["AttributeName"] == "unique_id"
+        if r["Type"] == "AWS::DynamoDB::Table" and is_events_table(r["Properties"])
     ]
     indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
     return Function(

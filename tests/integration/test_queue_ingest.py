@@ -104,38 +104,29 @@ def test_a_redelivery_after_a_crash_between_ledger_and_store_stores_the_event(pi
 
 
 def test_concurrent_duplicate_deliveries_make_one_entry_and_one_item(pipeline):
-    # GIVEN the same event sent twice (past the FIFO deduplication window: new message ids)
+    # GIVEN the same event sent three times (past the FIFO deduplication window: new message
+    # ids) and processed at once, as three Lambda containers would
     body = json.dumps(envelope("t-dup", "d-1"))
-
-    def event(message_id: str) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": message_id,
-                    "receiptHandle": f"rh-{message_id}",
-                    "body": body,
-                    "attributes": {"MessageGroupId": "t-dup", "ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q.fifo",
-                    "awsRegion": "us-east-1",
-                }
-            ]
-        }
-
     warm(pipeline)
-    responses: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda m=m: responses.append(pipeline.door.invoke(event(m))))
-        for m in ("m-a", "m-b", "m-c")
-    ]
-    # WHEN three invocations process them at once
+    process = sys.modules["queue_consumer.process"]
+    consumer = asset_consumer()
+    results: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def deliver(message_id: str) -> None:
+        barrier.wait()
+        received = process.Received(message_id=message_id, body=body, group_id="t-dup")
+        results.append(process.process_message(received, consumer))
+
+    threads = [threading.Thread(target=deliver, args=(m,)) for m in ("m-a", "m-b", "m-c")]
+    # WHEN they run concurrently
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # THEN every delivery is acknowledged, with one ledger entry and one store item
-    assert responses == [{"batchItemFailures": []}] * 3
+    # THEN all are acknowledged as READY, one of them recorded it, and one item is stored
+    assert sorted(r.status for r in results) == ["READY"] * 3
+    assert sum(r.recorded for r in results) == 1
     assert len(entries(pipeline, "t-dup")) == 1
     assert "t-dup#d-1" in pipeline.items()
 
