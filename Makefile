@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push bench cost clean mutate lock deploy-role
+.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push seed bench cost clean mutate lock deploy-role
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -102,6 +102,9 @@ push: dev ## push your own events through the local pipeline: make push EVENTS=f
 	@test -n "$(EVENTS)" || { echo "usage: make push EVENTS=path/to/events.jsonl"; exit 2; }
 	python -m local.demo --events "$(EVENTS)"
 
+seed: dev ## one sample per event type on the FIFO queue (local moto; ENV=dev: deployed); INVALID=1 adds invalid ones
+	python -m scripts.seed $(if $(ENV),--env $(ENV),) $(if $(INVALID),--invalid,)
+
 bench: dev ## benchmarks: ratios measured in one run (handler CPU, cold start, synth, e2e)
 	python -m bench.run
 
@@ -109,6 +112,7 @@ cost: dev ## cost per million events for each environment's synthesized configur
 	python -m bench.cost
 	python -m bench.cost --follow-up-share 0.5
 	python -m bench.stream
+	python -m bench.queue
 
 .PHONY: capacity
 capacity: dev ## event rate at which each AWS quota binds, per environment (and what to raise)

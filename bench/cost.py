@@ -86,12 +86,18 @@ def _is_aggregate_table(properties: dict[str, Any]) -> bool:
     return {"AttributeName": "aggregate_id", "KeyType": "HASH"} in properties.get("KeySchema", [])
 
 
+def is_events_table(properties: dict[str, Any]) -> bool:
+    """The events table (key unique_id), not the FIFO door's ledger or idempotency table."""
+    key = properties.get("KeySchema") or [{"AttributeName": "unique_id"}]
+    return bool(key[0].get("AttributeName") == "unique_id")
+
+
 def events_table(resources: dict[str, Any]) -> dict[str, Any]:
-    """The persister's table: every table but the aggregate store's (its own model below)."""
+    """The persister's table: not the aggregate store's, the ledger or the idempotency table."""
     (table,) = [
         r["Properties"]
         for r in resources.values()
-        if r["Type"] == "AWS::DynamoDB::Table" and not _is_aggregate_table(r["Properties"])
+        if r["Type"] == "AWS::DynamoDB::Table" and is_events_table(r["Properties"])
     ]
     return dict(table)
 

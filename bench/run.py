@@ -11,7 +11,9 @@
    the table for every transaction, so it says nothing about DynamoDB), and the outbox end to
    end: appended events through stream -> pipe -> bus -> persister per second locally.
 
-    python -m bench.run [--quick] [--only handler,coldstart,synth,e2e,appends,outbox]
+6. The FIFO door's consumer CPU per message, READY and INVALID (no-op clients; information).
+
+    python -m bench.run [--quick] [--only handler,coldstart,synth,e2e,appends,outbox,queue]
                         [--json out.json]
 """
 
@@ -559,6 +561,13 @@ def bench_stream_door(quick: bool) -> dict[str, Any]:
     return bench_stream(quick)
 
 
+def bench_queue(quick: bool) -> dict[str, Any]:
+    """6. The FIFO door's consumer CPU per message (READY, INVALID), for information."""
+    from bench.queue import bench_queue as measure  # noqa: PLC0415
+
+    return measure(quick)
+
+
 BENCHES = {
     "handler": bench_handler,
     "stream": bench_stream_door,
@@ -567,6 +576,7 @@ BENCHES = {
     "e2e": bench_e2e,
     "appends": bench_appends,
     "outbox": bench_outbox,
+    "queue": bench_queue,
 }
 
 

@@ -24,6 +24,7 @@ from .constructs.event_table import EventTableProps
 from .constructs.follow_up_routing import FollowUpRoutingProps
 from .constructs.monitoring import MonitoringProps
 from .constructs.persister import PersisterProps
+from .constructs.queue_ingest import QueueIngestProps
 from .constructs.secure_bucket import ObjectLockMode
 from .constructs.stream_ingest import StreamIngestProps
 
@@ -69,6 +70,9 @@ class EnvironmentConfig:
     )
     stream: StreamIngestProps | None = knob(
         None, "the Kinesis front door (`StreamIngestProps`; None: not deployed)"
+    )
+    queue: QueueIngestProps | None = knob(
+        None, "the SQS FIFO front door (`QueueIngestProps`; None: not deployed)"
     )
     encryption: EncryptionProps = nested(
         EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
@@ -138,6 +142,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
             log_level=LogLevel.DEBUG,
             platform_log_level=PlatformLogLevel.INFO,
             queue_retention_days=4,
+        ),
+        queue=QueueIngestProps(
+            retain=False, log_retention_days=14, log_level=LogLevel.DEBUG, default_route="default"
         ),
     ),
     "staging": EnvironmentConfig(

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from .fifo import sample_messages
 from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
 
@@ -216,6 +217,16 @@ def render(
     summary.add_row("seconds", f"{seconds:.1f}")
     console.print(summary)
 
+    if ledger.fifo_sent:
+        summary_title = f"FIFO door ({ledger.fifo_sent} sent): tenant ledger"
+        fifo = Table(title=summary_title)
+        fifo.add_column("tenant")
+        fifo.add_column("status")
+        fifo.add_column("entries", justify="right")
+        for (tenant, status), count in ledger.fifo_ledger.items():
+            fifo.add_row(tenant, status, str(count))
+        console.print(fifo)
+
     if ledger.archive_objects:
         archive = Table(title="Archive objects")
         archive.add_column("key")
@@ -234,6 +245,7 @@ def render(
         ("conflicts queue", ledger.conflicts),
         ("failure queue", ledger.failed),
         ("undeliverable DLQ", ledger.undeliverable),
+        ("FIFO DLQ", [(body, reason) for body, reason in ledger.fifo_dead_letters]),
     ):
         for ident, reason in rows:
             quarantined.add_row(where, ident, reason)
@@ -297,9 +309,20 @@ def run(
             )
             appended = append_to_aggregates(pipeline)
             pipeline.run(on_delivered=lambda n: bar.advance(routing, n))
+        if pipeline.fifo:
+            # The FIFO door: one valid and one invalid sample per event type, and one
+            # unreadable envelope (it goes to the DLQ with its reason).
+            fifo_messages = [
+                *sample_messages(invalid=True),
+                {"tenant_id": "tenant-c", "event_id": "no-type", "payload": {}},
+            ]
+            pipeline.door.send(fifo_messages)
+            pipeline.door.poll()
+            pipeline.run()  # the follow-ups of what the door stored
         # The outbox's events are accounted like any published event.
         published.accepted.update(pipeline.outbox.accepted)
-        ledger = pipeline.account(published)
+        ledger = pipeline.account_fifo(pipeline.account(published))
+        ledger.fifo_sent = len(fifo_messages) if pipeline.fifo else 0
         render_outbox(pipeline, appended, console)
         stream_ledger = None
         if pipeline.stream_name is not None and stream_records:

@@ -28,6 +28,7 @@ from kahula_core.stream_events import BareEventFields, Coordinates, to_platform_
 
 from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
 
+from .fifo import FifoDoor
 from .kinesis import LocalKinesisMapping, put_records
 from .moto_server import moto_server
 from .pipes import LocalPipes
@@ -66,6 +67,10 @@ class Ledger:
     archive_objects: list[tuple[str, int]] = field(default_factory=list)  # key, lines
     items_in_table: int = 0
     lost: list[tuple[str, str]] = field(default_factory=list)  # event id, what is missing
+    # The FIFO door (when the template has one).
+    fifo_sent: int = 0
+    fifo_ledger: dict[tuple[str, str], int] = field(default_factory=dict)  # tenant, status
+    fifo_dead_letters: list[tuple[str, str]] = field(default_factory=list)  # body, reason
 
 
 @dataclass
@@ -120,6 +125,7 @@ class LocalPipeline:
         names: Naming,
         pipes: LocalPipes | None = None,
         stream_mappings: list[LocalKinesisMapping] | None = None,
+        fifo: list[FifoDoor] | None = None,
     ) -> None:
         self.names = names
         self.pipes = pipes
@@ -127,6 +133,7 @@ class LocalPipeline:
         self.outbox = Published()
         self.stream_mappings = stream_mappings or []
         self._drained: dict[str, list[dict[str, Any]]] = {}
+        self.fifo = fifo or []
         self.topology = topology
         self.clients = clients
         self.routes = routes
@@ -198,6 +205,7 @@ class LocalPipeline:
                     names=Naming(DEFAULT_PREFIX, env),
                     pipes=pipes,
                     stream_mappings=mappings,
+                    fifo=FifoDoor.from_template(topology, clients.sqs, lambdas),
                 )
         finally:
             os.environ.clear()
@@ -429,8 +437,12 @@ class LocalPipeline:
         return events, objects
 
     def items(self) -> dict[str, dict[str, Any]]:
-        """The persister's table (keyed by unique_id), not the aggregate store's."""
-        name = self.names.of("events")
+        (table,) = [
+            t
+            for t in self.topology.of_type("AWS::DynamoDB::Table")
+            if t.properties["KeySchema"][0]["AttributeName"] == "unique_id"
+        ]
+        name = self.topology.name(table.logical_id)
         out: dict[str, dict[str, Any]] = {}
         for page in self.clients.dynamodb.get_paginator("scan").paginate(
             TableName=name, ConsistentRead=True
@@ -517,6 +529,39 @@ class LocalPipeline:
         ledger.missing_follow_ups = sorted(due_follow_ups)
         for fid, source_id in due_follow_ups.items():
             ledger.lost.append((source_id, f"follow-up {fid} not in its queue"))
+        return ledger
+
+    # ------------------------------------------------------------------ the FIFO door
+
+    @property
+    def door(self) -> FifoDoor:
+        (door,) = self.fifo
+        return door
+
+    def ledger_table(self) -> str:
+        (table,) = [
+            t
+            for t in self.topology.of_type("AWS::DynamoDB::Table")
+            if t.properties["KeySchema"][0]["AttributeName"] == "tenant_id"
+        ]
+        return self.topology.name(table.logical_id)
+
+    def ledger_entries(self) -> list[dict[str, Any]]:
+        pages = self.clients.dynamodb.get_paginator("scan").paginate(
+            TableName=self.ledger_table(), ConsistentRead=True
+        )
+        return [item for page in pages for item in page["Items"]]
+
+    def account_fifo(self, ledger: Ledger) -> Ledger:
+        """Ledger counts by tenant and status, and the DLQ (drained) with reasons."""
+        if not self.fifo:
+            return ledger
+        counts: dict[tuple[str, str], int] = {}
+        for entry in self.ledger_entries():
+            key = (entry["tenant_id"]["S"], entry["status"]["S"])
+            counts[key] = counts.get(key, 0) + 1
+        ledger.fifo_ledger = dict(sorted(counts.items()))
+        ledger.fifo_dead_letters = [(d["body"][:80], d["reason"]) for d in self.door.dead_letters()]
         return ledger
 
 

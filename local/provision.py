@@ -30,6 +30,7 @@ SUPPORTED = {
     "AWS::Lambda::Function",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::Permission",
+    "AWS::Lambda::EventSourceMapping",  # SQS FIFO sources: polled by local/fifo.py
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
     "AWS::Logs::LogGroup",
@@ -44,8 +45,7 @@ SUPPORTED = {
     PIPE,  # emulated by local/pipes.py (stream -> filter -> input template -> bus)
     *NOT_SIMULATED,  # AWS Backup: accepted, nothing is backed up locally
     "AWS::Kinesis::Stream",
-    "AWS::Kinesis::StreamConsumer",
-    "AWS::Lambda::EventSourceMapping",  # local/kinesis.py polls it
+    "AWS::Kinesis::StreamConsumer",  # local/kinesis.py polls it
 }
 
 
@@ -95,7 +95,14 @@ def provision(topology: Topology, clients: Clients) -> list[Route]:
 def _queues(topology: Topology, clients: Clients) -> None:
     queues = topology.of_type("AWS::SQS::Queue")
     for r in queues:  # create all first: redrive policies name other queues
-        url = clients.sqs.create_queue(QueueName=topology.name(r.logical_id))["QueueUrl"]
+        fifo = {
+            k: str(r.properties[k]).lower()
+            for k in ("FifoQueue", "ContentBasedDeduplication")
+            if k in r.properties
+        }
+        url = clients.sqs.create_queue(QueueName=topology.name(r.logical_id), Attributes=fifo)[
+            "QueueUrl"
+        ]
         topology.queue_urls[r.logical_id] = url
     for r in queues:
         redrive = r.properties.get("RedrivePolicy")

@@ -71,6 +71,8 @@ class Topology:
         if explicit and explicit in p:
             return str(p[explicit])
         generated = f"{self.stack_name}-{logical_id}".lower()
+        if r.type == "AWS::SQS::Queue" and p.get("FifoQueue"):
+            return f"{generated[:75]}.fifo"  # SQS: a FIFO queue's name must end in .fifo
         if r.type == "AWS::S3::Bucket":
             return re.sub(r"[^a-z0-9-]", "-", generated)[:63]
         return generated[:64]

@@ -20,6 +20,7 @@ from cdk_app.constructs import (
     FollowUpRouting,
     Monitoring,
     Persister,
+    QueueIngest,
     StreamIngest,
 )
 from cdk_app.constructs.nag import acknowledge, control
@@ -99,10 +100,30 @@ class EventPersistenceStack(Stack):
             if self.stream
             else {}
         )
+        self.queue_ingest: QueueIngest | None = None
+        if config.queue is not None:
+            self.queue_ingest = QueueIngest(
+                self,
+                "QueueIngest",
+                persister=persister,
+                table=table,
+                event_bus=bus,
+                delivery_stream=archive.delivery_stream,
+                naming=naming,
+                props=config.queue,
+                encryption_key=key,
+            )
+            # Its follow-ups carry the persister's source: let its role publish them too.
+            bus.reserve_source(persister.follow_up_source, self.queue_ingest.role)
+        queue_ingest = self.queue_ingest
         monitoring = Monitoring(
             self,
             "Monitoring",
-            functions={"persister": persister.function, **stream_functions},
+            functions={
+                "persister": persister.function,
+                **stream_functions,
+                **({"queue-consumer": queue_ingest.function} if queue_ingest else {}),
+            },
             per_event_function=persister.function,
             table=table.table,
             delivery_stream=archive.delivery_stream,
@@ -117,6 +138,7 @@ class EventPersistenceStack(Stack):
                 "persister-conflicts": persister.conflicts_queue,
                 "archive-undeliverable": archive.dead_letter_queue,
                 "follow-ups-undeliverable": routing.dead_letter_queue,
+                **({"queue-ingest-dlq": queue_ingest.dead_letter_queue} if queue_ingest else {}),
                 **{
                     f"{t.removesuffix('Event').lower()}-consumer-dlq": q
                     for t, q in routing.consumer_dead_letter_queues.items()
@@ -167,6 +189,9 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
         if self.stream is not None:
             CfnOutput(self, "StreamName", value=self.stream.stream.stream_name)
+        if queue_ingest is not None:
+            CfnOutput(self, "IngestQueueUrl", value=queue_ingest.queue.queue_url)
+            CfnOutput(self, "LedgerTableName", value=queue_ingest.ledger_table.table_name)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
 
@@ -179,6 +204,11 @@ class EventPersistenceStack(Stack):
             *(
                 [(self.stream.log_group, config.stream.log_retention_days)]
                 if self.stream is not None and config.stream is not None
+                else []
+            ),
+            *(
+                [(self.queue_ingest.log_group, config.queue.log_retention_days)]
+                if self.queue_ingest is not None and config.queue is not None
                 else []
             ),
         ):

@@ -10,6 +10,7 @@ from .follow_up_routing import FollowUpRouting, FollowUpRoutingProps
 from .monitoring import Monitoring, MonitoringProps
 from .network import FunctionNetwork
 from .persister import Persister, PersisterProps
+from .queue_ingest import QueueIngest, QueueIngestProps
 from .secure_bucket import ObjectLockMode
 from .secure_queue import SecureQueue
 from .stream_ingest import StreamIngest, StreamIngestProps, StreamMode
@@ -37,6 +38,8 @@ __all__ = [
     "Persister",
     "PersisterProps",
     "PlatformLogLevel",
+    "QueueIngest",
+    "QueueIngestProps",
     "SecureQueue",
     "StreamIngest",
     "StreamIngestProps",

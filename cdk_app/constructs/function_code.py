@@ -31,6 +31,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLERS = {
     "persister": "persister.handler.lambda_handler",
     "stream_consumer": "stream_consumer.handler.lambda_handler",
+    "queue_consumer": "queue_consumer.handler.lambda_handler",
 }
 ASSET_EXCLUDES = [
     "**/__pycache__",

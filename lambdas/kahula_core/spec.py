@@ -366,3 +366,26 @@ def _check_index_key(attribute: str, role: str) -> None:
             f"{Env.INDEXED_ATTRIBUTES}: key role of {attribute!r} must be HASH or RANGE, "
             f"got {role!r}"
         )
+
+
+# ---------------------------------------------------------------- the SQS FIFO front door
+
+
+class QueueEnv:
+    """Environment variables of the FIFO queue consumer (besides the persister's ``Env``)."""
+
+    LEDGER_TABLE = "LEDGER_TABLE"
+    IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+    EVENTS_TTL_DAYS = "EVENTS_TTL_DAYS"  # 0: ledger entries never expire
+    IDEMPOTENCY_TTL_DAYS = "IDEMPOTENCY_TTL_DAYS"
+    ROUTES = "ROUTES"  # JSON object: event type -> route name
+    DEFAULT_ROUTE = "DEFAULT_ROUTE"  # route of a type neither the message nor ROUTES names
+    DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"  # unreadable envelopes, with their reason
+    ARCHIVE_STREAM = "ARCHIVE_STREAM"  # Firehose stream READY events are archived through
+    EVENT_SOURCE_PREFIX = "EVENT_SOURCE_PREFIX"  # store `source` = {prefix}{tenant_id}
+
+
+QUEUE_CONSUMER_SERVICE_NAME = "queue-consumer"
+#: The ledger's secondary index (name and key attributes), shared by the construct and queries.
+LEDGER_STATUS_INDEX = "gsi_status_tenant"
+LEDGER_STATUSES = ("READY", "INVALID")

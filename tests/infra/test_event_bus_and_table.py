@@ -18,6 +18,14 @@ def test_bus_is_named_per_environment(synth, env):
     )
 
 
+def events_table(synth, env):
+    return {
+        k: v
+        for k, v in synth.resources(env, "AWS::DynamoDB::Table").items()
+        if k.startswith("EventTable")
+    }
+
+
 def _denied_sources(synth, env):
     """source -> the one principal the bus's Deny statements leave allowed to publish it."""
     policy = only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]["Policy"]
@@ -41,9 +49,10 @@ def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
     # GIVEN the bus's resource policy (no producers listed: only the Deny statements are there)
     assert synth.resources(env, "AWS::Events::EventBusPolicy") == {}
     # THEN every principal of any account but the persister's role (and, where the Kinesis
-    # front door is deployed, its consumer's, which emits follow-ups too) is refused it
+    # and FIFO front doors are deployed, their consumers', which emit follow-ups too) is
+    # refused it
     assert _denied_sources(synth, env)["kahula.event-persister"] == _roles(
-        synth, env, "PersisterRole", "StreamIngestRole"
+        synth, env, "PersisterRole", "StreamIngestRole", "QueueIngestRole"
     )
 
 
@@ -118,25 +127,17 @@ def test_table_key_billing_recovery_and_encryption(synth, env):
     [("dev", False, "Delete"), ("staging", True, "Retain"), ("prod", True, "Retain")],
 )
 def test_stateful_resources_are_retained_and_protected_outside_dev(synth, env, protected, policy):
-    tables = synth.resources(env, "AWS::DynamoDB::Table")  # events and aggregates
-    assert len(tables) == 2
-    for table in tables.values():
-        assert table["DeletionPolicy"] == policy
-        assert table["UpdateReplacePolicy"] == policy
-        assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
+    table = only(events_table(synth, env))
+    assert table["DeletionPolicy"] == policy
+    assert table["UpdateReplacePolicy"] == policy
+    assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
     buckets = synth.resources(env, "AWS::S3::Bucket")
     assert {b["DeletionPolicy"] for b in buckets.values()} == {policy}
     assert synth.stacks[env].termination_protection is protected
 
 
 def test_indexes_follow_the_environment_switches(synth, env):
-    table = only(
-        {
-            k: v
-            for k, v in synth.resources(env, "AWS::DynamoDB::Table").items()
-            if k.startswith("EventTable")
-        }
-    )["Properties"]
+    table = only(events_table(synth, env))["Properties"]
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
     expected = set()
     if ENVIRONMENTS[env].table.saga_index:

@@ -163,6 +163,7 @@ def test_a_user_app_with_its_own_stacks_package_synthesizes_the_reuse_cases(pyth
     assert sorted(p.name for p in asset.iterdir()) == [
         "kahula_core",
         "persister",
+        "queue_consumer",
         "stream_consumer",
     ]
 
