@@ -71,6 +71,8 @@ $(CHECKOV_VENV)/.installed: requirements-scan.txt
 scan: dev $(CHECKOV_VENV)/.installed ## Control Tower controls at synth, then cfn-lint and checkov
 	@# -c compliance=true: cdk-nag and the Control Tower proactive controls (cfn-guard, bundled).
 	$(CDK) synth --quiet $(ENV_FLAG) -c compliance=true
+	@# A violation the plugin cannot map to a construct does not fail synth: fail on it here.
+	python -c "import json, sys; r = json.load(open('cdk.out/validation-report.json')); v = [x['description'] for p in r['pluginReports'] for x in p.get('violations', [])]; print(*v, sep='\n'); sys.exit(bool(v))"
 	cfn-lint cdk.out/*.template.json
 	$(CHECKOV_VENV)/bin/checkov -d cdk.out --framework cloudformation --compact --quiet --skip-download
 

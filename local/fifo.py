@@ -76,6 +76,8 @@ class FifoDoor:
         for mapping in topology.of_type("AWS::Lambda::EventSourceMapping"):
             p = mapping.properties
             source = topology.by_arn(topology.resolve(p["EventSourceArn"]))
+            if source.type == "AWS::Kinesis::Stream":
+                continue  # the Kinesis door's (local/kinesis.py)
             if source.type != "AWS::SQS::Queue" or not source.properties.get("FifoQueue"):
                 raise UnsupportedTemplate(f"{mapping.logical_id}: only SQS FIFO sources")
             function_name = topology.resolve(p["FunctionName"])

@@ -196,6 +196,9 @@ class LocalPipeline:
                         sqs=clients.sqs,
                     )
                     for m in topology.of_type("AWS::Lambda::EventSourceMapping")
+                    # Kinesis sources here; SQS FIFO sources belong to the FIFO door below
+                    if topology.by_arn(topology.resolve(m.properties["EventSourceArn"])).type
+                    == "AWS::Kinesis::Stream"
                 ]
                 yield cls(
                     topology,

@@ -214,17 +214,6 @@ class EventPersistenceStack(Stack):
         ):
             if reason and days < 365:
                 acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)
-        # Owned by Monitoring (its topic key's policy); remove when that key denies grants to
-        # anything but AWS services.
-        topic_key = self.monitoring.node.try_find_child("TopicKey")
-        if topic_key is not None:
-            acknowledge(
-                topic_key,
-                control("CT.KMS.PR.3"),
-                "The alarm topic's key keeps CDK's default policy (the account administers it "
-                "through IAM, CloudWatch publishes with it); its grant restriction belongs to "
-                "the Monitoring construct and is tracked there.",
-            )
 
 
 def build_app(

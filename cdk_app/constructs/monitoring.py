@@ -34,6 +34,7 @@ from constructs import Construct
 from kahula_core import spec
 
 from .common import knob
+from .encryption import grant_no_create_grant_except_for_aws
 
 FIVE_MINUTES = Duration.minutes(5)
 ONE_MINUTE = Duration.minutes(1)
@@ -153,6 +154,8 @@ class Monitoring(Construct):
         )
         self.topic_key = key
         _let_cloudwatch_publish(stack, self.topic, key)
+        # Control Tower CT.KMS.PR.3: grants only for AWS resources or by AWS services.
+        grant_no_create_grant_except_for_aws(key)
         if props.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(props.alarm_email))
 

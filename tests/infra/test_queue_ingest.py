@@ -151,7 +151,13 @@ def test_idempotency_table_keys_on_pk_with_ttl(synth):
 
 def test_event_source_mapping_reports_batch_item_failures(synth):
     lid, _ = consumer(synth)
-    mapping = only(synth.resources("dev", "AWS::Lambda::EventSourceMapping"))
+    mapping = only(
+        {
+            k: v
+            for k, v in synth.resources("dev", "AWS::Lambda::EventSourceMapping").items()
+            if k.startswith("QueueIngest")
+        }
+    )
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["BatchSize"] == 10
     assert mapping["Properties"]["FunctionName"] == {"Ref": lid}

@@ -12,6 +12,7 @@ FN = cost.Function(
     architecture="arm64",
     tracing=True,
     platform_logs=False,
+    debug_logs=False,
     saga_index=False,
     event_name_index=False,
 )
