@@ -83,6 +83,7 @@ class LocalLambda:
         self._log = log
         self._handler: Callable[[Any, Any], Any] | None = None
         self.module: Any = None  # the entry module, imported from the asset on first use
+        self.modules: dict[str, Any] = {}
         self.invocations: list[Invocation] = []
 
     def _load(self) -> Callable[[Any, Any], Any]:
@@ -112,6 +113,7 @@ class LocalLambda:
                 with contextlib.redirect_stdout(self._log):
                     module = importlib.import_module(module_name)
                 core = sys.modules.get(CORE_PACKAGE)
+                self.modules = ours()  # the asset's copies, by name (tests reach in through it)
             finally:
                 sys.path.remove(str(self.code_dir))
                 for name in ours():

@@ -372,9 +372,22 @@ def test_topic_key_lets_cloudwatch_encrypt_for_alarms_of_this_account_only(templ
     assert sorted(allow["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
     assert _source_arn(allow["Condition"]) == f"arn:<partition>{ALARM_SOURCE}"
+    # AND grants are refused unless for an AWS resource or made by an AWS service
+    deny = _statement(document, "GrantsOnlyForAwsServices")
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == (
+        "Deny",
+        "kms:CreateGrant",
+        {"AWS": "*"},
+    )
+    assert deny["Condition"] == {
+        "BoolIfExists": {
+            "kms:GrantIsForAWSResource": "false",
+            "aws:PrincipalIsAWSService": "false",
+        }
+    }
     # AND every other statement is the account's own administration of the key
     for statement in document["Statement"]:
-        if statement is allow:
+        if statement is allow or statement is deny:
             continue
         assert "Service" not in statement["Principal"]
         joined = json.dumps(statement["Principal"])

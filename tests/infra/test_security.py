@@ -117,7 +117,6 @@ def test_every_acknowledgement_gives_a_reason(synth, env):
     # Reviewed in the README's compliance table; retention is acknowledged outside prod only.
     expected = {
         "CT.CLOUDWATCH.PR.3",
-        "CT.KMS.PR.3",
         "CT.LAMBDA.PR.3",
         "CT.S3.PR.2",
         "CT.S3.PR.9",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -36,9 +35,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
         yield p
 
 
-def asset_consumer() -> Any:
+def asset_consumer(pipeline: LocalPipeline) -> Any:
     """The consumer the asset's handler built (the one the poller invokes)."""
-    return sys.modules["queue_consumer.handler"].consumer()
+    return pipeline.door.function.module.consumer()
 
 
 def entries(pipeline: LocalPipeline, tenant: str) -> list[dict[str, Any]]:
@@ -58,7 +57,7 @@ def warm(pipeline: LocalPipeline) -> None:
 def test_order_within_a_group_holds_when_a_message_in_the_middle_fails(pipeline):
     # GIVEN three messages of one tenant, the middle one failing on its first attempt
     warm(pipeline)
-    consumer = asset_consumer()
+    consumer = asset_consumer(pipeline)
     real, recorded, failures = consumer.ledger.record, [], {"o-2": 1}
 
     def record(entry: Any) -> bool:
@@ -83,7 +82,7 @@ def test_order_within_a_group_holds_when_a_message_in_the_middle_fails(pipeline)
 def test_a_redelivery_after_a_crash_between_ledger_and_store_stores_the_event(pipeline):
     # GIVEN the store write fails once, after the ledger entry was written
     warm(pipeline)
-    consumer = asset_consumer()
+    consumer = asset_consumer(pipeline)
     real, crashes = consumer.pipeline.store.put_new, [1]
 
     def put_new(item: Any) -> Any:
@@ -108,8 +107,8 @@ def test_concurrent_duplicate_deliveries_make_one_entry_and_one_item(pipeline):
     # ids) and processed at once, as three Lambda containers would
     body = json.dumps(envelope("t-dup", "d-1"))
     warm(pipeline)
-    process = sys.modules["queue_consumer.process"]
-    consumer = asset_consumer()
+    process = pipeline.door.function.modules["queue_consumer.process"]
+    consumer = asset_consumer(pipeline)
     results: list[Any] = []
     barrier = threading.Barrier(3)
 
@@ -175,7 +174,7 @@ def test_an_unreadable_message_reaches_the_dlq_with_its_reason(pipeline):
 
 def test_a_message_that_always_fails_ends_on_the_dlq_after_the_receive_limit(pipeline):
     warm(pipeline)
-    consumer = asset_consumer()
+    consumer = asset_consumer(pipeline)
     real = consumer.idempotency.claim
 
     def claim(*args: Any) -> Any:
