@@ -18,6 +18,7 @@ from kahula_core.spec import ContractPaths, FollowUpRule
 from .constructs.aggregate_event_store import AggregateEventStoreProps
 from .constructs.common import DEFAULT_PREFIX, LogLevel, Naming, PlatformLogLevel, knob, nested
 from .constructs.encryption import EncryptionProps
+from .constructs.event_api import EventApiProps
 from .constructs.event_archive import EventArchiveProps
 from .constructs.event_bus import EventBusProps
 from .constructs.event_table import EventTableProps
@@ -66,6 +67,7 @@ class EnvironmentConfig:
     aggregates: AggregateEventStoreProps | None = knob(
         None, "the aggregate event store (`AggregateEventStoreProps`; None: not deployed)"
     )
+    api: EventApiProps | None = knob(None, "the HTTP API (`EventApiProps`; None: not deployed)")
     encryption: EncryptionProps = nested(
         EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
     )
@@ -119,6 +121,7 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
         monitoring=MonitoringProps(retain=False),
         encryption=EncryptionProps(retain=False),
         short_log_retention_reason=_NOT_THE_RECORD,
+        api=EventApiProps(log_retention_days=14, log_level=LogLevel.DEBUG),
         **overrides,  # type: ignore[arg-type]
     )
 

@@ -14,6 +14,7 @@ from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
     AggregateEventStore,
     EncryptionKey,
+    EventApi,
     EventArchive,
     EventBus,
     EventTable,
@@ -74,10 +75,29 @@ class EventPersistenceStack(Stack):
             props=config.follow_ups,
             encryption_key=key,
         )
+        # The HTTP API, where configured: a second front door onto the same table and bus.
+        self.api = (
+            EventApi(
+                self,
+                "EventApi",
+                event_bus=bus,
+                table=table,
+                persister=persister,
+                archive=archive,
+                naming=naming,
+                props=config.api,
+                encryption_key=key,
+            )
+            if config.api is not None
+            else None
+        )
+        api_functions = (
+            {"api-writer": self.api.writer, "api-reader": self.api.reader} if self.api else {}
+        )
         monitoring = Monitoring(
             self,
             "Monitoring",
-            functions={"persister": persister.function},
+            functions={"persister": persister.function, **api_functions},
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
@@ -135,6 +155,8 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
         CfnOutput(self, "EventTableName", value=table.table.table_name)
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
+        if self.api is not None:
+            CfnOutput(self, "EventApiUrl", value=self.api.api.url)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
 
@@ -147,6 +169,14 @@ class EventPersistenceStack(Stack):
         ):
             if reason and days < 365:
                 acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)
+        if self.api is not None and config.api is not None:
+            for log_group in (
+                self.api.writer_log_group,
+                self.api.reader_log_group,
+                self.api.access_log_group,
+            ):
+                if reason and config.api.log_retention_days < 365:
+                    acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)
         # Owned by Monitoring (its topic key's policy); remove when that key denies grants to
         # anything but AWS services.
         topic_key = self.monitoring.node.try_find_child("TopicKey")

@@ -27,6 +27,8 @@ LAMBDAS_DIR = _lambdas_dir()
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLERS = {
     "persister": "persister.handler.lambda_handler",
+    "api-writer": "api.writer.lambda_handler",
+    "api-reader": "api.reader.lambda_handler",
 }
 ASSET_EXCLUDES = [
     "**/__pycache__",

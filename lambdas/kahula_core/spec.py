@@ -332,3 +332,20 @@ def _check_index_key(attribute: str, role: str) -> None:
             f"{Env.INDEXED_ATTRIBUTES}: key role of {attribute!r} must be HASH or RANGE, "
             f"got {role!r}"
         )
+
+
+# --------------------------------------------------------------------------- HTTP API
+# The HTTP front door (lambdas/api, cdk_app/constructs/event_api.py). Kept in one block.
+
+#: API Gateway REST API payload limit (API Gateway quotas, "Payload size": 10 MB). The writer
+#: refuses more than the platform's own event limit (EVENTBRIDGE_MAX_EVENT_BYTES) long before.
+API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+#: Where the writer archives what it stores (the archive's Firehose stream); unset: no archive.
+ARCHIVE_STREAM_ENV = "ARCHIVE_STREAM_NAME"
+#: Powertools service names of the two API functions.
+API_WRITER_SERVICE_NAME = "event-api-writer"
+API_READER_SERVICE_NAME = "event-api-reader"
+#: Lifetime of the presigned URL the reader redirects to when a response would be too large.
+API_PRESIGNED_URL_SECONDS = 300
+#: Seconds a client is told to wait (Retry-After) when DynamoDB throttles or is unavailable.
+API_RETRY_AFTER_SECONDS = 1
