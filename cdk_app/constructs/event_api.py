@@ -44,9 +44,6 @@ from .nag import (
 )
 from .persister import Persister
 
-#: The request body API Gateway validates before the writer runs (the writer checks it again).
-#: Kept equal to ``api.responses.ENVELOPE_SCHEMA`` by a test (infra may not import lambdas/api).
-ENVELOPE_REQUIRED = ("source", "detail-type", "detail")
 # Control Tower controls only this construct meets (the guard rules' names, as in nag.py).
 _STAGE_XRAY = f"{CONTROL_TOWER_PLUGIN}::api_gw_xray_enabled_check"
 _PUBLIC_LAMBDA = f"{CONTROL_TOWER_PLUGIN}::lambda_function_public_access_prohibited_check"
@@ -114,12 +111,13 @@ class EventApiProps:
 
 
 def _envelope_model_schema() -> apigw.JsonSchema:
+    """What API Gateway validates before the writer runs (the writer checks it again)."""
     text = apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1)
     return apigw.JsonSchema(
         schema=apigw.JsonSchemaVersion.DRAFT4,
         title="Envelope",
         type=apigw.JsonSchemaType.OBJECT,
-        required=list(ENVELOPE_REQUIRED),
+        required=list(spec.API_ENVELOPE_REQUIRED),
         additional_properties=False,
         properties={
             "source": text,

@@ -26,7 +26,7 @@ JSON = "application/json"
 #: The body of POST /events: one event in the platform's envelope.
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["source", "detail-type", "detail"],
+    "required": list(spec.API_ENVELOPE_REQUIRED),
     "additionalProperties": False,
     "properties": {
         "source": {"type": "string", "minLength": 1},

@@ -50,7 +50,7 @@ router = APIGatewayRouter()
 
 #: uuid5 namespace of the EventBridge-style id derived from the producer's id.
 HTTP_EVENT_NAMESPACE = uuid.UUID("6f1d4c2a-4b7e-5c1e-9a53-0c8e8b1f2d77")
-ENVELOPE_FIELDS = frozenset(r.ENVELOPE_SCHEMA["properties"])
+ENVELOPE_FIELDS = frozenset(spec.API_ENVELOPE_REQUIRED + spec.API_ENVELOPE_OPTIONAL)
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

@@ -349,3 +349,6 @@ API_READER_SERVICE_NAME = "event-api-reader"
 API_PRESIGNED_URL_SECONDS = 300
 #: Seconds a client is told to wait (Retry-After) when DynamoDB throttles or is unavailable.
 API_RETRY_AFTER_SECONDS = 1
+#: The envelope a client POSTs: required fields, then optional ones (nothing else is accepted).
+API_ENVELOPE_REQUIRED = ("source", "detail-type", "detail")
+API_ENVELOPE_OPTIONAL = ("time",)
