@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,13 +72,14 @@ def proxy_event(
     }
 
 
-def _load(function: LocalLambda, build: str) -> Any:
+def _load(function: LocalLambda, build: str) -> tuple[Any, ModuleType]:
     """Import the function from its asset (as local/runtime.py does) and build its clients
-    from its own template environment now, before another function's load changes os.environ."""
+    from its own template environment now, before another function's load changes os.environ.
+    Returns the handler and its module (tests inject faults through the module's clients)."""
     handler = function._load()
     module = sys.modules[function.handler_path.rpartition(".")[0]]
     getattr(module, build)(function.environment)
-    return handler
+    return handler, module
 
 
 class LocalApi:
@@ -92,8 +94,8 @@ class LocalApi:
         # One invocation at a time, as in one Lambda container (Powertools' resolver keeps
         # the current request on the module); the HTTP server itself takes requests in parallel.
         self._lock = threading.Lock()
-        self._writer = _load(self.writer, "wiring")
-        self._reader = _load(self.reader, "event_reader")
+        self._writer, self.writer_module = _load(self.writer, "wiring")
+        self._reader, self.reader_module = _load(self.reader, "event_reader")
 
     def handle(
         self, method: str, raw_path: str, body: bytes | None, headers: dict[str, str]
@@ -103,8 +105,8 @@ class LocalApi:
         handler = self._writer if method == "POST" else self._reader
         with self._lock, contextlib.redirect_stdout(function._log):
             response: dict[str, Any] = handler(event, function._context())
-            if method == "POST":
-                self.pipeline.run()  # route follow-ups the writer put on the bus
+            if method == "POST" and '"follow_ups":["' in (response.get("body") or ""):
+                self.pipeline.run()  # route the follow-ups the writer put on the bus
         return response
 
 
@@ -141,12 +143,17 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # concurrent clients queue instead of being reset (default 5)
+
+
 @contextlib.contextmanager
 def serve(workdir: Path, *, port: int = 0, env: str = "dev") -> Iterator[tuple[str, LocalApi]]:
     """Start moto, the pipeline and the HTTP server; yield (base URL, api); stop all of it."""
     with LocalPipeline.start(workdir, env=env) as pipeline:
         api = LocalApi(pipeline)
-        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(api))
+        server = _Server(("127.0.0.1", port), _handler_class(api))
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

@@ -228,8 +228,11 @@ class LocalPipeline:
 
     @property
     def function(self) -> LocalLambda:
-        (function,) = self.bridge.lambdas.values()
-        return function
+        """The persister: the one function the bus's rules invoke (the HTTP API's are not)."""
+        (logical_id,) = {
+            r.target.logical_id for r in self.routes if r.target.type == "AWS::Lambda::Function"
+        }
+        return self.bridge.lambdas[logical_id]
 
     def settings(self) -> Settings:
         """The persister's settings, read from its template environment as it reads them."""

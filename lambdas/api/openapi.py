@@ -37,6 +37,16 @@ def document() -> dict[str, Any]:
         "required": True,
         "content": {responses.JSON: {"schema": responses.ENVELOPE_SCHEMA}},
     }
+    # How API Gateway authorizes (IAM by default): a SigV4-signed request.
+    generated.setdefault("components", {})["securitySchemes"] = {
+        "sigv4": {
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "x-amazon-apigateway-authtype": "awsSigv4",
+        }
+    }
+    generated["security"] = [{"sigv4": []}]
     return generated
 
 
