@@ -237,7 +237,6 @@ class EventApi(Construct):
                 environment={
                     **env,
                     spec.Env.POWERTOOLS_SERVICE_NAME: service,
-                    spec.Env.POWERTOOLS_METRICS_NAMESPACE: persister.metrics_namespace,
                     spec.Env.POWERTOOLS_LOG_LEVEL: props.log_level.value,
                     spec.Env.POWERTOOLS_TRACE_DISABLED: "true",
                 },
@@ -255,13 +254,16 @@ class EventApi(Construct):
             spec.Env.FOLLOW_UP_RULES: spec.encode_follow_up_rules(persister.follow_up_rules),
             spec.Env.INDEXED_ATTRIBUTES: spec.encode_indexed_attributes(key_attributes),
             **persister.props.contract.to_environment(),
+            # The writer's metrics are the platform's (EventsPersisted, ConflictingEvents, ...):
+            # same namespace and service as the persister's, so every alarm covers HTTP too.
+            spec.Env.POWERTOOLS_METRICS_NAMESPACE: persister.metrics_namespace,
         }
         if archive is not None:
             writer_env[spec.ARCHIVE_STREAM_ENV] = archive.delivery_stream.delivery_stream_name
         self.writer, self.writer_role, self.writer_log_group = function(
             "Writer",
             "api-writer",
-            spec.API_WRITER_SERVICE_NAME,
+            spec.PERSISTER_SERVICE_NAME,
             "Event API writer: PutItem, PutEvents, claim-check PutObject, SendMessage",
             writer_env,
         )

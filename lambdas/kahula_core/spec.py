@@ -342,8 +342,8 @@ def _check_index_key(attribute: str, role: str) -> None:
 API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 #: Where the writer archives what it stores (the archive's Firehose stream); unset: no archive.
 ARCHIVE_STREAM_ENV = "ARCHIVE_STREAM_NAME"
-#: Powertools service names of the two API functions.
-API_WRITER_SERVICE_NAME = "event-api-writer"
+#: Powertools service name of the API's reader (the writer's is the persister's: its metrics
+#: are the platform's, read by the same alarms).
 API_READER_SERVICE_NAME = "event-api-reader"
 #: Lifetime of the presigned URL the reader redirects to when a response would be too large.
 API_PRESIGNED_URL_SECONDS = 300

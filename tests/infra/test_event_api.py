@@ -272,6 +272,4 @@ def test_private_option_admits_only_the_vpc_endpoints(options_template):
 
 def test_waf_option_associates_the_web_acl_with_the_stage(options_template):
     options_template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
-    options_template.has_resource_properties(
-        "AWS::ApiGateway::Stage", {"TracingEnabled": True}
-    )
+    options_template.has_resource_properties("AWS::ApiGateway::Stage", {"TracingEnabled": True})

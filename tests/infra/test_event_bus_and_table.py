@@ -31,13 +31,17 @@ def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
         }
     )
     role_id = next(k for k, v in synth.raw[env]["Resources"].items() if v is persister_role)
+    # (and the HTTP API's writer, where it is deployed: it persists the same way)
+    writers = [k for k in synth.resources(env, "AWS::IAM::Role") if k.startswith("EventApiWriter")]
     # THEN every principal of any account but the persister's role is refused that source
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"
     assert deny["Condition"] == {
         "StringEquals": {"events:source": "kahula.event-persister"},
-        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]},
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [{"Fn::GetAtt": [r, "Arn"]} for r in [role_id, *writers]]
+        },
     }
 
 
