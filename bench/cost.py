@@ -290,6 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{lines[envs[0]]['_archive_gb_month']:.2f} GB-month of gzipped archive per million."
     )
     print_compliance({e: kms_keys(t) for e, t in templates.items()})
+    from .api_cost import print_api  # noqa: PLC0415 - the HTTP API's lines, where deployed
+
+    print_api(
+        templates,
+        event_bytes=args.event_bytes,
+        handler_cpu_ms=cpu_ms,
+        log_bytes=log_bytes,
+        item_bytes=item_bytes,
+    )
     for e in envs:
         results[e] = {"lines": lines[e], "total": totals[e], "floor": base}
     if args.json:
