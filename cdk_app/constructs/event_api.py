@@ -485,7 +485,21 @@ class EventApi(Construct):
         if key is None:
             skip_scan(self.access_log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
             acknowledge(self.access_log_group, control("CT.CLOUDWATCH.PR.3"), LOGS_WITHOUT_PAYLOADS)
+        skip_scan(
+            self.stage,
+            "checkov",
+            "CKV_AWS_120",
+            "No response cache: a cached 404 from before a write would break read-after-write, "
+            "and clients already cache by ETag (immutable events).",
+        )
         if not props.stage_tracing:
+            skip_scan(
+                self.stage,
+                "checkov",
+                "CKV_AWS_73",
+                "The functions trace (Lambda's own X-Ray segments); stage tracing is an option "
+                "(stage_tracing=True) at $5 per million traces.",
+            )
             acknowledge(
                 self.stage,
                 _STAGE_XRAY,

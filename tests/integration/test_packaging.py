@@ -159,7 +159,7 @@ def test_a_user_app_with_its_own_stacks_package_synthesizes_the_reuse_cases(pyth
     ]
     code_key = function["Properties"]["Code"]["S3Key"]
     (asset,) = (app / "out").glob(f"asset.{code_key.removesuffix('.zip')}")
-    assert sorted(p.name for p in asset.iterdir()) == ["kahula_core", "persister"]
+    assert sorted(p.name for p in asset.iterdir()) == ["api", "kahula_core", "persister"]
 
 
 def readme_example() -> str:
