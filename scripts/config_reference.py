@@ -34,6 +34,8 @@ def _show(value: Any) -> str:
         return f"`*{value.suffix}` → `{value.detail_type}`"
     if isinstance(value, ContractPaths):
         return "see *contract*"
+    if dataclasses.is_dataclass(value):
+        return "on (below)"
     return f"`{value}`"
 
 
@@ -57,7 +59,12 @@ def _table(cls: type, values: list[Any] | None) -> list[str]:
         row = f"| `{f.name}` | {f.metadata['doc']} | {_show(default)} |"
         if values is not None:
             cells = [
-                _show(getattr(v, f.name)) if getattr(v, f.name) != default else "=" for v in values
+                "off"
+                if v is None
+                else _show(getattr(v, f.name))
+                if getattr(v, f.name) != default
+                else "="
+                for v in values
             ]
             row += " " + " | ".join(cells) + " |"
         rows.append(row)
@@ -88,6 +95,12 @@ def render() -> str:
             continue
         rows += ["", f"`{f.name}`: {f.metadata['doc']}", ""]
         rows += _table(type(default), [getattr(e, f.name) for e in envs])
+    for f in dataclasses.fields(EnvironmentConfig):  # optional props: a table when one is on
+        given = [getattr(e, f.name) for e in envs]
+        switched_on = [v for v in given if dataclasses.is_dataclass(v)]
+        if _default(f) is None and switched_on:
+            rows += ["", f"`{f.name}`: {f.metadata['doc']}; `off`: not deployed there", ""]
+            rows += _table(type(switched_on[0]), given)
     rows += [
         "",
         "`contract` (`ContractPaths`, in `PersisterProps`; the same in every environment):",

@@ -42,7 +42,7 @@ from .nag import (
     nag_resource,
     skip_scan,
 )
-from .persister import Persister
+from .persister import Persister, PersisterProps
 
 # Control Tower controls only this construct meets (the guard rules' names, as in nag.py).
 _STAGE_XRAY = f"{CONTROL_TOWER_PLUGIN}::api_gw_xray_enabled_check"
@@ -79,7 +79,9 @@ class EventApiProps:
     timeout_seconds: int = knob(10, "function timeout (API Gateway waits 29 s at most)")
     log_retention_days: int = knob(365, "function and access log retention")
     log_level: LogLevel = knob(LogLevel.INFO, "Powertools log level")
-    powertools_version: str = knob("3.37.0", "official Powertools layer version (= pip pin)")
+    powertools_version: str = knob(
+        PersisterProps().powertools_version, "official Powertools layer version (= the persister's)"
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
