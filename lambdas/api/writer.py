@@ -119,17 +119,17 @@ def event_from_request(
             f"the event has no id at {'.'.join(event_id_path)}: over HTTP the producer's id "
             "is required, so that a retried request reaches the same event"
         )
-    return {
+    event: dict[str, Any] = {
         "version": "0",
         "id": str(uuid.uuid5(HTTP_EVENT_NAMESPACE, str(producer_id))),
-        "detail-type": envelope.get("detail-type"),
-        "source": envelope.get("source"),
         "account": account,
-        "time": envelope.get("time", format_utc(now)),
+        "time": format_utc(now),
         "region": region,
         "resources": [],
-        "detail": envelope.get("detail"),
     }
+    # Only what the client sent: a missing field is reported as missing by the core.
+    event.update({k: envelope[k] for k in ENVELOPE_FIELDS if k in envelope})
+    return event
 
 
 def respond(outcome: Outcome) -> Response:

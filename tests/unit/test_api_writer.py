@@ -190,3 +190,11 @@ def test_an_unknown_route_is_404_in_the_error_shape(api):
     response = writer.lambda_handler(proxy_event("PUT", "/things"), lambda_context())
     assert response["statusCode"] == 404
     assert '"code":"not_found"' in response["body"]
+
+
+def test_a_missing_envelope_field_is_named(api):
+    body = envelope()
+    del body["detail-type"]
+    status, _, answer = api.post(body)
+    assert status == 400
+    assert _error(answer, 400, "malformed_event") == "event has no 'detail-type' field"
