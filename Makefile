@@ -11,7 +11,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 ENV ?=
 ENV_FLAG := $(if $(ENV),-c env=$(ENV),)
 
-.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push seed bench cost clean mutate lock deploy-role
+.PHONY: help dev lint format test test-load reliability docs snapshot scan synth diff deploy demo push seed api bench cost clean mutate lock deploy-role
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -106,6 +106,9 @@ push: dev ## push your own events through the local pipeline: make push EVENTS=f
 
 seed: dev ## one sample per event type on the FIFO queue (local moto; ENV=dev: deployed); INVALID=1 adds invalid ones
 	python -m scripts.seed $(if $(ENV),--env $(ENV),) $(if $(INVALID),--invalid,)
+
+api: dev ## the HTTP API on 127.0.0.1 over the local pipeline (PORT=8080); Ctrl-C stops it
+	python -m local.api_server --port $(or $(PORT),8080)
 
 bench: dev ## benchmarks: ratios measured in one run (handler CPU, cold start, synth, e2e)
 	python -m bench.run

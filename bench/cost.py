@@ -417,6 +417,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_compliance({e: kms_keys(t) for e, t in templates.items()})
     print_aggregates({e: aggregate_table(t) for e, t in templates.items()}, args.event_bytes)
+
+    from .api_cost import print_api  # noqa: PLC0415 - the HTTP API's lines, where deployed
+
+    print_api(
+        templates,
+        event_bytes=args.event_bytes,
+        handler_cpu_ms=measured.cpu_ms,
+        log_bytes=measured.log_bytes,
+        item_bytes=measured.item_bytes,
+    )
     for e in envs:
         results[e] = {"lines": lines[e], "total": totals[e], "floor": base}
     if args.json:

@@ -18,6 +18,7 @@ from kahula_core.spec import ContractPaths, FollowUpRule
 from .constructs.aggregate_event_store import AggregateEventStoreProps
 from .constructs.common import DEFAULT_PREFIX, LogLevel, Naming, PlatformLogLevel, knob, nested
 from .constructs.encryption import EncryptionProps
+from .constructs.event_api import EventApiProps
 from .constructs.event_archive import EventArchiveProps
 from .constructs.event_bus import EventBusProps
 from .constructs.event_table import EventTableProps
@@ -74,6 +75,7 @@ class EnvironmentConfig:
     queue: QueueIngestProps | None = knob(
         None, "the SQS FIFO front door (`QueueIngestProps`; None: not deployed)"
     )
+    api: EventApiProps | None = knob(None, "the HTTP API (`EventApiProps`; None: not deployed)")
     encryption: EncryptionProps = nested(
         EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
     )
@@ -129,6 +131,7 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
         encryption=EncryptionProps(retain=False),
         aggregates=AggregateEventStoreProps(retain=False, backups=False),
         short_log_retention_reason=_NOT_THE_RECORD,
+        api=EventApiProps(log_retention_days=14, log_level=LogLevel.DEBUG),
         **overrides,  # type: ignore[arg-type]
     )
 

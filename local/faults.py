@@ -217,7 +217,7 @@ def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
         ) as pipeline,
     ):
         published: Published = pipeline.process(entries)
-        function = pipeline.function  # the persister (the stream consumer is another door)
+        function = pipeline.function  # the persister (the other doors' functions are others)
         invocations = list(function.invocations)
         items = pipeline.items()
         ledger = pipeline.account(published)

@@ -46,6 +46,19 @@ SUPPORTED = {
     *NOT_SIMULATED,  # AWS Backup: accepted, nothing is backed up locally
     "AWS::Kinesis::Stream",
     "AWS::Kinesis::StreamConsumer",  # local/kinesis.py polls it
+    # The HTTP API (EventApi): local/api_server.py stands in for API Gateway and calls the
+    # functions directly; the API's own resources have nothing to create locally.
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Model",
+    "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::GatewayResponse",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
+    "AWS::ApiGateway::Account",
+    "AWS::ApiGateway::Authorizer",
+    "AWS::Cognito::UserPool",
 }
 
 

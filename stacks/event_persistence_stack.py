@@ -14,6 +14,7 @@ from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
     AggregateEventStore,
     EncryptionKey,
+    EventApi,
     EventArchive,
     EventBus,
     EventTable,
@@ -116,12 +117,32 @@ class EventPersistenceStack(Stack):
             # Its follow-ups carry the persister's source: let its role publish them too.
             bus.reserve_source(persister.follow_up_source, self.queue_ingest.role)
         queue_ingest = self.queue_ingest
+        # The HTTP API, where configured: a second front door onto the same table and bus.
+        self.api = (
+            EventApi(
+                self,
+                "EventApi",
+                event_bus=bus,
+                table=table,
+                persister=persister,
+                archive=archive,
+                naming=naming,
+                props=config.api,
+                encryption_key=key,
+            )
+            if config.api is not None
+            else None
+        )
+        api_functions = (
+            {"api-writer": self.api.writer, "api-reader": self.api.reader} if self.api else {}
+        )
         monitoring = Monitoring(
             self,
             "Monitoring",
             functions={
                 "persister": persister.function,
                 **stream_functions,
+                **api_functions,
                 **({"queue-consumer": queue_ingest.function} if queue_ingest else {}),
             },
             per_event_function=persister.function,
@@ -192,6 +213,8 @@ class EventPersistenceStack(Stack):
         if queue_ingest is not None:
             CfnOutput(self, "IngestQueueUrl", value=queue_ingest.queue.queue_url)
             CfnOutput(self, "LedgerTableName", value=queue_ingest.ledger_table.table_name)
+        if self.api is not None:
+            CfnOutput(self, "EventApiUrl", value=self.api.api.url)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
 
@@ -214,6 +237,14 @@ class EventPersistenceStack(Stack):
         ):
             if reason and days < 365:
                 acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)
+        if self.api is not None and config.api is not None:
+            for log_group in (
+                self.api.writer_log_group,
+                self.api.reader_log_group,
+                self.api.access_log_group,
+            ):
+                if reason and config.api.log_retention_days < 365:
+                    acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)
 
 
 def build_app(

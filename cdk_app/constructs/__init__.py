@@ -3,6 +3,7 @@
 from .aggregate_event_store import AggregateEventStore, AggregateEventStoreProps
 from .common import LogLevel, Naming, PlatformLogLevel
 from .encryption import EncryptionKey, EncryptionProps
+from .event_api import Authorization, EndpointKind, EventApi, EventApiProps
 from .event_archive import EventArchive, EventArchiveProps
 from .event_bus import EVERY_EVENT, EventBus, EventBusProps
 from .event_table import EventTable, EventTableProps
@@ -19,8 +20,12 @@ __all__ = [
     "EVERY_EVENT",
     "AggregateEventStore",
     "AggregateEventStoreProps",
+    "Authorization",
     "EncryptionKey",
     "EncryptionProps",
+    "EndpointKind",
+    "EventApi",
+    "EventApiProps",
     "EventArchive",
     "EventArchiveProps",
     "EventBus",

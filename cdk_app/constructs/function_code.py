@@ -32,6 +32,8 @@ HANDLERS = {
     "persister": "persister.handler.lambda_handler",
     "stream_consumer": "stream_consumer.handler.lambda_handler",
     "queue_consumer": "queue_consumer.handler.lambda_handler",
+    "api-writer": "api.writer.lambda_handler",
+    "api-reader": "api.reader.lambda_handler",
 }
 ASSET_EXCLUDES = [
     "**/__pycache__",

@@ -389,3 +389,21 @@ QUEUE_CONSUMER_SERVICE_NAME = "queue-consumer"
 #: The ledger's secondary index (name and key attributes), shared by the construct and queries.
 LEDGER_STATUS_INDEX = "gsi_status_tenant"
 LEDGER_STATUSES = ("READY", "INVALID")
+# --------------------------------------------------------------------------- HTTP API
+# The HTTP front door (lambdas/api, cdk_app/constructs/event_api.py). Kept in one block.
+
+#: API Gateway REST API payload limit (API Gateway quotas, "Payload size": 10 MB). The writer
+#: refuses more than the platform's own event limit (EVENTBRIDGE_MAX_EVENT_BYTES) long before.
+API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+#: Where the writer archives what it stores (the archive's Firehose stream); unset: no archive.
+ARCHIVE_STREAM_ENV = "ARCHIVE_STREAM_NAME"
+#: Powertools service name of the API's reader (the writer's is the persister's: its metrics
+#: are the platform's, read by the same alarms).
+API_READER_SERVICE_NAME = "event-api-reader"
+#: Lifetime of the presigned URL the reader redirects to when a response would be too large.
+API_PRESIGNED_URL_SECONDS = 300
+#: Seconds a client is told to wait (Retry-After) when DynamoDB throttles or is unavailable.
+API_RETRY_AFTER_SECONDS = 1
+#: The envelope a client POSTs: required fields, then optional ones (nothing else is accepted).
+API_ENVELOPE_REQUIRED = ("source", "detail-type", "detail")
+API_ENVELOPE_OPTIONAL = ("time",)

@@ -161,6 +161,7 @@ def test_a_user_app_with_its_own_stacks_package_synthesizes_the_reuse_cases(pyth
     (asset,) = (app / "out").glob(f"asset.{code_key.removesuffix('.zip')}")
     # one asset for every function (each entry is a few KB; the core is shared)
     assert sorted(p.name for p in asset.iterdir()) == [
+        "api",
         "kahula_core",
         "persister",
         "queue_consumer",

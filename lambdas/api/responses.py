@@ -1,0 +1,159 @@
+"""What both API functions answer with: the one error shape, JSON bodies, and their schemas.
+
+Every response is JSON. Every error, whatever its status, is::
+
+    {"error": {"status": 409, "code": "conflict", "message": "...", "request_id": "..."}}
+
+plus, for some codes, fields of their own beside ``error`` (a conflict names the stored hash).
+``request_id`` is API Gateway's request id (the ``x-amzn-RequestId`` header a client sees),
+so a report from a client can be found in the logs. A 500 says nothing more than that.
+
+The schemas below are written once: the writer and reader declare them to Powertools, which
+generates the OpenAPI document from them (``api.openapi``), and the construct gives API Gateway
+the envelope's schema to validate requests with.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from kahula_core import spec
+
+JSON = "application/json"
+
+#: The body of POST /events: one event in the platform's envelope.
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": list(spec.API_ENVELOPE_REQUIRED),
+    "additionalProperties": False,
+    "properties": {
+        "source": {"type": "string", "minLength": 1},
+        "detail-type": {"type": "string", "minLength": 1},
+        "detail": {
+            "type": "object",
+            "description": "the event; the producer's id at detail.metadata.event_id (required)",
+        },
+        "time": {"type": "string", "description": "ISO-8601 with an offset; default: receipt"},
+    },
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message", "request_id"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "malformed_event",
+                        "not_found",
+                        "conflict",
+                        "payload_too_large",
+                        "throttled",
+                        "unavailable",
+                        "internal",
+                    ],
+                },
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+            },
+        },
+        "stored_payload_hash": {"type": "string", "description": "409 only"},
+        "incoming_payload_hash": {"type": "string", "description": "409 only"},
+        "differences": {"type": "array", "items": {"type": "string"}, "description": "409 only"},
+    },
+}
+
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "payload_hash", "outcome", "location"],
+    "properties": {
+        "id": {"type": "string"},
+        "payload_hash": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["persisted", "duplicate"]},
+        "location": {"type": "string"},
+        "message": {"type": "string"},
+        "follow_ups": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["unique_id", "event_name", "source", "timestamp", "payload_hash", "detail"],
+    "properties": {
+        "unique_id": {"type": "string"},
+        "event_name": {"type": "string"},
+        "source": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "domain": {"type": "string"},
+        "saga_id": {"type": "string"},
+        "mbocdp_id": {"type": "string"},
+        "payload_hash": {"type": "string"},
+        "aws_id": {"type": "string"},
+        "persisted_at": {"type": "string"},
+        "detail": {"type": "object"},
+    },
+}
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _content(ERROR_SCHEMA)}
+
+
+RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+}
+
+
+def body(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(status: int, value: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=JSON, body=body(value), headers=headers)
+
+
+def error(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """The one error shape (see the module docstring)."""
+    value = {
+        "error": {"status": status, "code": code, "message": message, "request_id": request_id},
+        **extra,
+    }
+    return json_response(status, value, headers)
+
+
+def retry_later(status: int, code: str, message: str, request_id: str) -> Response:
+    return error(
+        status,
+        code,
+        message,
+        request_id,
+        headers={"Retry-After": str(spec.API_RETRY_AFTER_SECONDS)},
+    )
+
+
+def internal(request_id: str) -> Response:
+    return error(
+        500,
+        "internal",
+        "internal error; quote the request id when reporting it",
+        request_id,
+    )

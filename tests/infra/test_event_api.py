@@ -1,0 +1,275 @@
+"""The HTTP API: routes, authorization, stage, the two roles' exact permissions, no read path
+but GetItem, and the options (Cognito, private endpoint, WAF) in a bare App."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Match, Template
+from kahula_core import spec
+
+from cdk_app.checks import apply_checks
+from cdk_app.config import ENVIRONMENTS
+from cdk_app.constructs import (
+    Authorization,
+    EndpointKind,
+    EventApi,
+    EventApiProps,
+    EventArchive,
+    EventBus,
+    EventTable,
+    Persister,
+)
+
+from .conftest import only
+
+WRITER_ACTIONS = {
+    "dynamodb:PutItem",
+    "events:PutEvents",
+    "s3:PutObject",
+    "sqs:SendMessage",
+    "firehose:PutRecord",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+READER_ACTIONS = {
+    "dynamodb:GetItem",
+    "s3:GetObject",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _function(synth, handler):
+    return next(
+        (k, v)
+        for k, v in synth.resources("dev", "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == handler
+    )
+
+
+def _statements(synth, handler):
+    _, function = _function(synth, handler)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = synth.raw["dev"]["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    return [
+        statement
+        for policy in synth.resources("dev", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statements):
+    return {a for s in statements for a in _as_list(s["Action"])}
+
+
+def _resource_of(statements, action):
+    (statement,) = [s for s in statements if action in _as_list(s["Action"])]
+    return statement["Resource"]
+
+
+def test_the_api_is_deployed_in_dev_only(synth):
+    # GIVEN the three environments WHEN synthesized THEN only dev has the HTTP API
+    assert ENVIRONMENTS["dev"].api is not None
+    assert len(synth.resources("dev", "AWS::ApiGateway::RestApi")) == 1
+    for env in ("staging", "prod"):
+        assert not synth.resources(env, "AWS::ApiGateway::RestApi")
+
+
+def test_routes_are_post_events_and_get_event_by_id_with_iam_authorization(synth):
+    methods = synth.resources("dev", "AWS::ApiGateway::Method")
+    routes = {}
+    for method in methods.values():
+        p = method["Properties"]
+        resource = synth.raw["dev"]["Resources"][p["ResourceId"]["Ref"]]["Properties"]["PathPart"]
+        routes[(p["HttpMethod"], resource)] = p
+    assert set(routes) == {("POST", "events"), ("GET", "{id}")}
+    for p in routes.values():
+        assert p["AuthorizationType"] == "AWS_IAM"
+        assert p["Integration"]["Type"] == "AWS_PROXY"
+        assert "RequestValidatorId" in p
+    assert routes[("GET", "{id}")]["RequestParameters"] == {"method.request.path.id": True}
+    assert "application/json" in routes[("POST", "events")]["RequestModels"]
+
+
+def test_request_body_model_requires_the_envelope_and_nothing_else(synth):
+    model = only(synth.resources("dev", "AWS::ApiGateway::Model"))["Properties"]["Schema"]
+    assert model["required"] == list(spec.API_ENVELOPE_REQUIRED)
+    assert model["additionalProperties"] is False
+    assert set(model["properties"]) == set(spec.API_ENVELOPE_REQUIRED + spec.API_ENVELOPE_OPTIONAL)
+
+
+def test_stage_is_throttled_logged_in_json_without_bodies(synth):
+    stage = only(synth.resources("dev", "AWS::ApiGateway::Stage"))["Properties"]
+    props = ENVIRONMENTS["dev"].api
+    assert props is not None
+    (settings,) = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == props.throttle_rate_per_second
+    assert settings["ThrottlingBurstLimit"] == props.throttle_burst
+    assert settings["DataTraceEnabled"] is False
+    assert settings["LoggingLevel"] == "ERROR"
+    access = json.loads(stage["AccessLogSetting"]["Format"])
+    assert access["requestId"] == "$context.requestId" and access["status"] == "$context.status"
+
+
+def test_gateway_refusals_use_the_one_error_shape(synth):
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synth.resources("dev", "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert {"BAD_REQUEST_BODY", "THROTTLED", "REQUEST_TOO_LARGE", "ACCESS_DENIED"} <= set(responses)
+    for response in responses.values():
+        template = response["ResponseTemplates"]["application/json"]
+        assert '"request_id":"$context.requestId"' in template
+        assert f'"status":{response["StatusCode"]}' in template
+    assert responses["THROTTLED"]["ResponseParameters"] == {
+        "gatewayresponse.header.Retry-After": "'1'"
+    }
+
+
+def test_writer_may_do_exactly_what_the_persister_writes_and_archive(synth):
+    statements = _statements(synth, "api.writer.lambda_handler")
+    assert _actions(statements) == WRITER_ACTIONS
+    assert _resource_of(statements, "dynamodb:PutItem") == {
+        "Fn::GetAtt": [next(iter(synth.resources("dev", "AWS::DynamoDB::Table"))), "Arn"]
+    }
+    assert json.dumps(_resource_of(statements, "s3:PutObject")).endswith(
+        f'"/{spec.PAYLOADS_PREFIX}/*"]]}}'
+    )
+    stream = next(iter(synth.resources("dev", "AWS::KinesisFirehose::DeliveryStream")))
+    assert _resource_of(statements, "firehose:PutRecord") == {"Fn::GetAtt": [stream, "Arn"]}
+
+
+def test_reader_may_only_get_an_item_and_its_claim_check(synth):
+    statements = _statements(synth, "api.reader.lambda_handler")
+    assert _actions(statements) == READER_ACTIONS
+    assert json.dumps(_resource_of(statements, "s3:GetObject")).endswith(
+        f'"/{spec.PAYLOADS_PREFIX}/*"]]}}'
+    )
+
+
+def test_no_query_or_scan_is_granted_anywhere(synth, env):
+    text = json.dumps(synth.raw[env])
+    for action in ("dynamodb:Query", "dynamodb:Scan", "dynamodb:*"):
+        assert action not in text
+
+
+def test_writer_shares_the_persisters_contract_and_archives(synth):
+    _, writer = _function(synth, "api.writer.lambda_handler")
+    _, persister = _function(synth, "persister.handler.lambda_handler")
+    mine = writer["Properties"]["Environment"]["Variables"]
+    theirs = persister["Properties"]["Environment"]["Variables"]
+    shared = {k for k in theirs if not k.startswith("POWERTOOLS_")}
+    assert {k: mine[k] for k in shared} == {k: theirs[k] for k in shared}
+    assert spec.ARCHIVE_STREAM_ENV in mine
+
+
+def test_follow_up_source_is_reserved_for_the_writer_too(synth):
+    bus = only(synth.resources("dev", "AWS::Events::EventBus"))["Properties"]
+    (deny,) = [s for s in bus["Policy"]["Statement"] if s["Effect"] == "Deny"]
+    allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    writer_role = _function(synth, "api.writer.lambda_handler")[1]["Properties"]["Role"]
+    assert writer_role in allowed
+
+
+def test_both_functions_are_monitored(synth):
+    names = {
+        a["Properties"].get("AlarmName")
+        for a in synth.resources("dev", "AWS::CloudWatch::Alarm").values()
+    }
+    assert {"kahula-dev-api-writer-errors", "kahula-dev-api-reader-errors"} <= names
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"authorization": Authorization.COGNITO}, "cognito_user_pool_arn is required"),
+        ({"endpoint": EndpointKind.PRIVATE}, "vpc_endpoint_ids are required"),
+        ({"timeout_seconds": 30}, "timeout_seconds must be an integer from 1 to 29"),
+    ],
+)
+def test_props_refuse_incomplete_options(kwargs, problem):
+    with pytest.raises(ValueError, match=problem):
+        EventApiProps(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def options_template() -> Template:
+    """Cognito, a private endpoint and a web ACL, in a bare App with the checks on."""
+    app = App()
+    stack = Stack(app, "Options", env={"account": "111122223333", "region": "eu-west-1"})
+    bus = EventBus(stack, "Bus")
+    table = EventTable(stack, "Table")
+    archive = EventArchive(stack, "Archive", event_bus=bus)
+    persister = Persister(
+        stack, "Persister", event_bus=bus, table=table, existing_payload_bucket=archive.bucket
+    )
+    EventApi(
+        stack,
+        "Api",
+        event_bus=bus,
+        table=table,
+        persister=persister,
+        props=EventApiProps(
+            authorization=Authorization.COGNITO,
+            cognito_user_pool_arn="arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_abc",
+            endpoint=EndpointKind.PRIVATE,
+            vpc_endpoint_ids=("vpce-0123456789abcdef0",),
+            web_acl_arn="arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/acl/1",
+            stage_tracing=True,
+        ),
+    )
+    apply_checks(app)  # fails the synth on any unacknowledged cdk-nag finding
+    return Template.from_stack(stack)
+
+
+def test_cognito_option_authorizes_with_the_user_pool(options_template):
+    options_template.resource_count_is("AWS::ApiGateway::Authorizer", 1)
+    options_template.has_resource_properties(
+        "AWS::ApiGateway::Method", {"AuthorizationType": "COGNITO_USER_POOLS"}
+    )
+
+
+def test_private_option_admits_only_the_vpc_endpoints(options_template):
+    options_template.has_resource_properties(
+        "AWS::ApiGateway::RestApi",
+        {
+            "EndpointConfiguration": {
+                "Types": ["PRIVATE"],
+                "VpcEndpointIds": ["vpce-0123456789abcdef0"],
+            },
+            "Policy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {
+                                    "StringNotEquals": {
+                                        "aws:SourceVpce": ["vpce-0123456789abcdef0"]
+                                    }
+                                },
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_waf_option_associates_the_web_acl_with_the_stage(options_template):
+    options_template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+    options_template.has_resource_properties("AWS::ApiGateway::Stage", {"TracingEnabled": True})
