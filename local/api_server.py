@@ -77,7 +77,7 @@ def _load(function: LocalLambda, build: str) -> tuple[Any, ModuleType]:
     from its own template environment now, before another function's load changes os.environ.
     Returns the handler and its module (tests inject faults through the module's clients)."""
     handler = function._load()
-    module = sys.modules[function.handler_path.rpartition(".")[0]]
+    module = function.module
     getattr(module, build)(function.environment)
     return handler, module
 

@@ -178,7 +178,12 @@ def test_writer_shares_the_persisters_contract_and_archives(synth):
 
 def test_follow_up_source_is_reserved_for_the_writer_too(synth):
     bus = only(synth.resources("dev", "AWS::Events::EventBus"))["Properties"]
-    (deny,) = [s for s in bus["Policy"]["Statement"] if s["Effect"] == "Deny"]
+    (deny,) = [
+        s
+        for s in bus["Policy"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
+    ]
     allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     writer_role = _function(synth, "api.writer.lambda_handler")[1]["Properties"]["Role"]
     assert writer_role in allowed

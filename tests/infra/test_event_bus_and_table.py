@@ -52,7 +52,13 @@ def test_only_the_persister_may_publish_under_the_platforms_source(synth, env):
     # and FIFO front doors are deployed, their consumers', which emit follow-ups too) is
     # refused it
     assert _denied_sources(synth, env)["kahula.event-persister"] == _roles(
-        synth, env, "PersisterRole", "StreamIngestRole", "QueueIngestRole"
+        synth,
+        env,
+        "PersisterRole",
+        "StreamIngestRole",
+        "QueueIngestRole",
+        "EventApiWriter",
+        "EventApiWriter",
     )
 
 
