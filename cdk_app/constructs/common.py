@@ -32,6 +32,9 @@ SQS_MAX_RECEIVE_COUNT = (1, 1000, "SQS limit")
 SQS_VISIBILITY_SECONDS = (0, 43_200, "SQS limit")
 RULE_RETRY_ATTEMPTS = (0, 185, "EventBridge limit")
 RULE_MAX_EVENT_AGE_SECONDS = (60, 24 * 3600, "EventBridge limit")
+LAMBDA_MEMORY_MB = (128, 10_240, "Lambda limit")
+LAMBDA_TIMEOUT_SECONDS = (1, 900, "Lambda limit")
+LAMBDA_RESERVED_CONCURRENCY = (1, 10_000, "Lambda")
 
 
 def range_problems(props: Any) -> list[str]:
@@ -45,6 +48,17 @@ def range_problems(props: Any) -> list[str]:
         if value is not None:
             low, high, why = f.metadata["within"]
             in_range(problems, f.name, value, low=low, high=high, why=why)
+    return problems
+
+
+def enum_problems(props: Any) -> list[str]:
+    """One message per field whose default is an enum member but whose value is not a member
+    of that enum (a plain string such as ``"INFO"`` is refused: enums are typed)."""
+    problems: list[str] = []
+    for f in fields(props):
+        kind = type(f.default)
+        if isinstance(f.default, enum.Enum) and not isinstance(getattr(props, f.name), kind):
+            problems.append(f"{f.name} must be a {kind.__name__}, got {getattr(props, f.name)!r}")
     return problems
 
 

@@ -8,13 +8,14 @@ Without a NAT gateway a function in private subnets reaches AWS only through VPC
 ``add_endpoints=True`` makes the construct add them: gateway endpoints for DynamoDB and S3
 (free) and interface endpoints (each billed per hour and AZ) for the APIs the function calls.
 Leave it False when the VPC already has them (a second interface endpoint with private DNS
-for the same service cannot be created in one VPC).
+for the same service cannot be created in one VPC): with the persister and a front door in
+one VPC, let one of them add the endpoints, and give it the union of what both call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
@@ -30,6 +31,12 @@ DEFAULT_INTERFACE_ENDPOINTS: tuple[ec2.InterfaceVpcEndpointAwsService, ...] = (
     ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     ec2.InterfaceVpcEndpointAwsService.XRAY,
 )
+# A front door also archives what it stores (Firehose PutRecord/PutRecordBatch). Its event
+# source mapping polls the stream or queue from Lambda's side: no endpoint for that.
+ARCHIVING_INTERFACE_ENDPOINTS: tuple[ec2.InterfaceVpcEndpointAwsService, ...] = (
+    *DEFAULT_INTERFACE_ENDPOINTS,
+    ec2.InterfaceVpcEndpointAwsService.KINESIS_FIREHOSE,
+)
 GATEWAY_ENDPOINTS: tuple[ec2.GatewayVpcEndpointAwsService, ...] = (
     ec2.GatewayVpcEndpointAwsService.DYNAMODB,
     ec2.GatewayVpcEndpointAwsService.S3,
@@ -42,15 +49,15 @@ class FunctionNetwork:
 
     ``subnets`` defaults to the VPC's private subnets (with or without egress);
     ``security_groups`` empty lets the function get its own group (all egress, no ingress).
+    ``interface_endpoints`` (with ``add_endpoints``) defaults to the APIs the construct's
+    function calls.
     """
 
     vpc: ec2.IVpc
     subnets: ec2.SubnetSelection | None = None
     security_groups: Sequence[ec2.ISecurityGroup] = ()
     add_endpoints: bool = False
-    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = field(
-        default=DEFAULT_INTERFACE_ENDPOINTS
-    )
+    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] | None = None
 
     def subnet_selection(self) -> ec2.SubnetSelection:
         return self.subnets or ec2.SubnetSelection(
@@ -66,8 +73,14 @@ class Endpoints:
     interfaces: dict[str, ec2.InterfaceVpcEndpoint]
 
 
-def add_endpoints(scope: Construct, network: FunctionNetwork) -> Endpoints:
-    """Gateway endpoints for DynamoDB and S3 and the interface endpoints, created in ``scope``.
+def add_endpoints(
+    scope: Construct,
+    network: FunctionNetwork,
+    *,
+    calls: Sequence[ec2.InterfaceVpcEndpointAwsService] = DEFAULT_INTERFACE_ENDPOINTS,
+) -> Endpoints:
+    """Gateway endpoints for DynamoDB and S3 and the interface endpoints, created in ``scope``:
+    ``network.interface_endpoints`` when given, else ``calls`` (what the function calls).
 
     Interface endpoints get private DNS (the SDK's default endpoints resolve to them) and a
     security group that admits HTTPS from the VPC's CIDR only.
@@ -93,7 +106,9 @@ def add_endpoints(scope: Construct, network: FunctionNetwork) -> Endpoints:
             private_dns_enabled=True,
             open=True,
         )
-        for service in network.interface_endpoints
+        for service in (
+            calls if network.interface_endpoints is None else network.interface_endpoints
+        )
     }
     for endpoint in interfaces.values():
         group = endpoint.node.find_child("SecurityGroup")
