@@ -147,7 +147,11 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
             queue_retention_days=4,
         ),
         queue=QueueIngestProps(
-            retain=False, log_retention_days=14, log_level=LogLevel.DEBUG, default_route="default"
+            retain=False,
+            log_retention_days=14,
+            log_level=LogLevel.DEBUG,
+            default_route="default",
+            platform_log_level=PlatformLogLevel.INFO,
         ),
     ),
     "staging": EnvironmentConfig(

@@ -114,8 +114,6 @@ class EventPersistenceStack(Stack):
                 props=config.queue,
                 encryption_key=key,
             )
-            # Its follow-ups carry the persister's source: let its role publish them too.
-            bus.reserve_source(persister.follow_up_source, self.queue_ingest.role)
         queue_ingest = self.queue_ingest
         # The HTTP API, where configured: a second front door onto the same table and bus.
         self.api = (

@@ -18,35 +18,33 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from kahula_core import spec
 
 from .common import (
+    LAMBDA_MEMORY_MB,
+    LAMBDA_RESERVED_CONCURRENCY,
+    LAMBDA_TIMEOUT_SECONDS,
+    SQS_RETENTION_DAYS,
     LogLevel,
     Naming,
     PlatformLogLevel,
     check,
+    enum_problems,
     exclusive,
-    in_range,
     knob,
     log_retention,
     overrides,
     pin_feature_flags,
+    range_problems,
 )
-from .encryption import use_through
+from .core_function import core_function
 from .event_bus import EventBus
 from .event_table import EventTable
-from .function_code import (
-    HANDLERS,
-    RUNTIME,
-    function_code,
-    function_logging,
-    powertools_layer,
-)
-from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, control, nag_resource, skip_scan
+from .nag import acknowledge
+from .network import ARCHIVING_INTERFACE_ENDPOINTS, DEFAULT_INTERFACE_ENDPOINTS, FunctionNetwork
 from .persister import Persister
 from .secure_queue import SecureQueue
 
@@ -77,27 +75,46 @@ class StreamIngestProps:
     retries, bisect on error, partial batch responses; a poison record never blocks a shard."""
 
     stream_mode: StreamMode = knob(StreamMode.ON_DEMAND, "Kinesis capacity mode")
-    shard_count: int = knob(1, "shards when PROVISIONED")
-    retention_hours: int = knob(24, "stream retention (hours)")
-    batch_size: int = knob(100, "records per invocation (event source mapping)")
-    max_batching_window_seconds: int = knob(1, "wait up to this long to fill a batch")
-    bisect_on_error: bool = knob(True, "split a failing batch in two and retry each half")
-    retry_attempts: int = knob(10, "retries of a failing batch before the on-failure queue")
-    max_record_age_seconds: int = knob(
-        6 * 3600, "records older than this go to the on-failure queue unprocessed"
+    shard_count: int = knob(1, "shards when PROVISIONED", within=(1, 500, "shard quota"))
+    retention_hours: int = knob(24, "stream retention (hours)", within=(24, 8760, "Kinesis"))
+    batch_size: int = knob(
+        100, "records per invocation (event source mapping)", within=(1, 10_000, "Lambda")
     )
-    parallelization_factor: int = knob(1, "concurrent batches per shard (order kept per key)")
+    max_batching_window_seconds: int = knob(
+        1, "wait up to this long to fill a batch", within=(0, 300, "Lambda")
+    )
+    bisect_on_error: bool = knob(True, "split a failing batch in two and retry each half")
+    # -1 (forever) is Lambda's default and blocks a shard on a poison batch: refused.
+    retry_attempts: int = knob(
+        10,
+        "retries of a failing batch before the on-failure queue",
+        within=(0, 10_000, "bounded: -1 would retry a poison batch until it expires"),
+    )
+    max_record_age_seconds: int = knob(
+        6 * 3600,
+        "records older than this go to the on-failure queue unprocessed",
+        within=(60, 604_800, "bounded: -1 would keep a poison batch until it expires"),
+    )
+    parallelization_factor: int = knob(
+        1, "concurrent batches per shard (order kept per key)", within=(1, 10, "Lambda")
+    )
     enhanced_fan_out: bool = knob(False, "a dedicated-throughput (EFO) stream consumer")
-    memory_mb: int = knob(256, "Lambda memory (arm64)")
-    timeout_seconds: int = knob(60, "Lambda timeout (a whole batch)")
-    reserved_concurrency: int | None = knob(None, "reserved concurrency (None: unreserved)")
+    memory_mb: int = knob(256, "Lambda memory (arm64)", within=LAMBDA_MEMORY_MB)
+    timeout_seconds: int = knob(60, "Lambda timeout (a whole batch)", within=LAMBDA_TIMEOUT_SECONDS)
+    reserved_concurrency: int | None = knob(
+        None, "reserved concurrency (None: unreserved)", within=LAMBDA_RESERVED_CONCURRENCY
+    )
     log_retention_days: int = knob(365, "function log retention")
     log_level: LogLevel = knob(LogLevel.INFO, "Powertools log level")
     platform_log_level: PlatformLogLevel = knob(PlatformLogLevel.WARN, "Lambda system log level")
     detailed_tracing: bool = knob(False, "X-Ray subsegments per AWS call")
     powertools_version: str = knob("3.37.0", "official Powertools layer version (= pip pin)")
-    queue_retention_days: int = knob(14, "retention of the quarantine and on-failure queues")
-    iterator_age_alarm_seconds: int = knob(300, "oldest unread record age that alarms")
+    queue_retention_days: int = knob(
+        14, "retention of the quarantine and on-failure queues", within=SQS_RETENTION_DAYS
+    )
+    iterator_age_alarm_seconds: int = knob(
+        300, "oldest unread record age that alarms", within=(1, 604_800, "Kinesis retention")
+    )
     bare_id_field: str = knob(spec.BARE_ID_FIELD, "bare event: field holding its id")
     bare_message_field: str = knob(spec.BARE_MESSAGE_FIELD, "bare event: field of its message")
     bare_type_field: str = knob(spec.BARE_TYPE_FIELD, "bare event: field of its type")
@@ -106,92 +123,20 @@ class StreamIngestProps:
     retain: bool = knob(True, "RETAIN the stream it creates on stack deletion")
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
-        if not isinstance(self.stream_mode, StreamMode):
-            problems.append(f"stream_mode must be a StreamMode, got {self.stream_mode!r}")
-        in_range(problems, "shard_count", self.shard_count, low=1, high=500, why="shard quota")
-        in_range(
-            problems, "retention_hours", self.retention_hours, low=24, high=8760, why="Kinesis"
-        )
-        in_range(problems, "batch_size", self.batch_size, low=1, high=10_000, why="Lambda")
-        in_range(
-            problems,
-            "max_batching_window_seconds",
-            self.max_batching_window_seconds,
-            low=0,
-            high=300,
-            why="Lambda",
-        )
-        # -1 (forever) is Lambda's default and blocks a shard on a poison batch: refused.
-        in_range(
-            problems,
-            "retry_attempts",
-            self.retry_attempts,
-            low=0,
-            high=10_000,
-            why="bounded: -1 would retry a poison batch until it expires",
-        )
-        in_range(
-            problems,
-            "max_record_age_seconds",
-            self.max_record_age_seconds,
-            low=60,
-            high=604_800,
-            why="bounded: -1 would keep a poison batch until it expires",
-        )
-        if self.max_record_age_seconds > self.retention_hours * 3600:
+        problems = range_problems(self)
+        problems += enum_problems(self)
+        age, hours = self.max_record_age_seconds, self.retention_hours
+        if isinstance(age, int) and isinstance(hours, int) and age > hours * 3600:
             problems.append(
-                "max_record_age_seconds must not exceed the stream retention "
-                f"({self.retention_hours} h): the record would expire first, unrecorded"
+                f"max_record_age_seconds ({age}) must not exceed the stream retention "
+                f"({hours} h): the record would expire first, unrecorded"
             )
-        in_range(
-            problems,
-            "parallelization_factor",
-            self.parallelization_factor,
-            low=1,
-            high=10,
-            why="Lambda",
-        )
-        in_range(problems, "memory_mb", self.memory_mb, low=128, high=10240, why="Lambda limit")
-        in_range(
-            problems, "timeout_seconds", self.timeout_seconds, low=1, high=900, why="Lambda limit"
-        )
-        if self.reserved_concurrency is not None:
-            in_range(
-                problems,
-                "reserved_concurrency",
-                self.reserved_concurrency,
-                low=1,
-                high=10_000,
-                why="Lambda",
-            )
-        in_range(
-            problems,
-            "queue_retention_days",
-            self.queue_retention_days,
-            low=1,
-            high=14,
-            why="SQS limit",
-        )
-        in_range(
-            problems,
-            "iterator_age_alarm_seconds",
-            self.iterator_age_alarm_seconds,
-            low=1,
-            high=604_800,
-            why="Kinesis retention",
-        )
         for name in ("bare_id_field", "bare_message_field", "bare_type_field"):
-            if not getattr(self, name).strip():
-                problems.append(f"{name} must not be empty")
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{name} must be a non-empty string, got {value!r}")
         if self.bare_id_field == self.bare_message_field:
             problems.append("bare_id_field and bare_message_field must differ")
-        if not isinstance(self.log_level, LogLevel):
-            problems.append(f"log_level must be a LogLevel, got {self.log_level!r}")
-        if not isinstance(self.platform_log_level, PlatformLogLevel):
-            problems.append(
-                f"platform_log_level must be a PlatformLogLevel, got {self.platform_log_level!r}"
-            )
         try:
             log_retention(self.log_retention_days)
         except ValueError as exc:
@@ -238,16 +183,13 @@ class StreamIngest(Construct):
         naming: Naming | None = None,
         props: StreamIngestProps | None = None,
         encryption_key: kms.IKey | None = None,
+        network: FunctionNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
         exclusive("StreamIngest", existing_stream=existing_stream, stream_props=stream_props)
         self.props = props = props or StreamIngestProps()
-        bus = event_bus.bus if isinstance(event_bus, EventBus) else event_bus
-        key_attributes = (
-            table.key_attributes if isinstance(table, EventTable) else (("unique_id", "HASH"),)
-        )
-        table = table.table if isinstance(table, EventTable) else table
+        self.core = persister.core.on(table=table, event_bus=event_bus)
         prefix = naming.prefix if naming else "kahula"
         self.bare_source = props.bare_source or spec.bare_event_source(prefix)
         self.metrics_namespace = persister.metrics_namespace
@@ -296,67 +238,66 @@ class StreamIngest(Construct):
             "Failures", "failed", "stream batches whose retries or record age ran out"
         ).queue
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=log_retention(props.log_retention_days),
-            encryption_key=encryption_key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Stream consumer: read its stream; write what the persister writes",
-        )
-        self._grant_writes(
-            table, bus, persister, archive_stream, encryption_key, event_bus=event_bus
-        )
-
         environment: dict[str, str] = {
-            spec.Env.TABLE_NAME: table.table_name,
-            spec.Env.EVENT_BUS_NAME: bus.event_bus_name,
-            spec.Env.CONFLICTS_QUEUE_URL: persister.conflicts_queue.queue_url,
-            spec.Env.PAYLOAD_BUCKET: persister.payload_bucket.bucket_name,
-            spec.Env.PAYLOAD_PREFIX: spec.PAYLOADS_PREFIX,
-            spec.Env.FOLLOW_UP_SOURCE: persister.follow_up_source,
-            spec.Env.FOLLOW_UP_RULES: spec.encode_follow_up_rules(persister.follow_up_rules),
-            spec.Env.INDEXED_ATTRIBUTES: spec.encode_indexed_attributes(key_attributes),
-            **persister.props.contract.to_environment(),
             spec.BatchEnv.QUARANTINE_QUEUE_URL: self.quarantine_queue.queue_url,
             spec.BatchEnv.BARE_ID_FIELD: props.bare_id_field,
             spec.BatchEnv.BARE_MESSAGE_FIELD: props.bare_message_field,
             spec.BatchEnv.BARE_TYPE_FIELD: props.bare_type_field,
             spec.BatchEnv.BARE_DEFAULT_TYPE: props.bare_default_type,
             spec.BatchEnv.BARE_SOURCE: self.bare_source,
-            # The persister's service: the platform's metrics (conflicts, malformed, ...) and
-            # the alarms on them count every front door; logs tell functions apart by name.
-            spec.Env.POWERTOOLS_SERVICE_NAME: spec.PERSISTER_SERVICE_NAME,
-            spec.Env.POWERTOOLS_METRICS_NAMESPACE: self.metrics_namespace,
-            spec.Env.POWERTOOLS_LOG_LEVEL: props.log_level.value,
-            spec.Env.POWERTOOLS_TRACE_DISABLED: "false" if props.detailed_tracing else "true",
         }
+        # Beyond what the persister may write: its quarantine and on-failure queues, the archive.
+        statements = [
+            iam.PolicyStatement(
+                sid="QuarantineMalformedAndFailedBatches",
+                actions=["sqs:SendMessage"],
+                resources=[self.quarantine_queue.queue_arn, self.failure_queue.queue_arn],
+            )
+        ]
         if archive_stream is not None:
             environment[spec.BatchEnv.ARCHIVE_STREAM_NAME] = archive_stream.delivery_stream_name
-        self.function = lambda_.Function(
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ArchiveStoredRecords",
+                    actions=["firehose:PutRecordBatch"],
+                    resources=[archive_stream.delivery_stream_arn],
+                )
+            )
+        built = core_function(
             self,
-            "Function",
+            core=self.core,
+            handler="stream_consumer",
             function_name=naming.of("stream-consumer") if naming else None,
             description="Persists every record of its Kinesis stream exactly once",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=HANDLERS["stream_consumer"],
-            code=function_code(),
-            layers=[powertools_layer(self, "Powertools", props.powertools_version)],
-            memory_size=props.memory_mb,
-            timeout=Duration.seconds(props.timeout_seconds),
-            role=self.role,
-            log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            role_description="Stream consumer: read its stream; write what the persister writes",
+            memory_mb=props.memory_mb,
+            timeout_seconds=props.timeout_seconds,
+            log_retention_days=props.log_retention_days,
+            log_level=props.log_level,
+            platform_log_level=props.platform_log_level,
+            powertools_version=props.powertools_version,
             environment=environment,
-            reserved_concurrent_executions=props.reserved_concurrency,
-            **function_logging(props.log_level, props.platform_log_level),
+            statements=statements,
+            detailed_tracing=props.detailed_tracing,
+            reserved_concurrency=props.reserved_concurrency,
+            encryption_key=encryption_key,
+            network=network,
+            endpoints_for=(
+                ARCHIVING_INTERFACE_ENDPOINTS if archive_stream else DEFAULT_INTERFACE_ENDPOINTS
+            ),
+            scan_skips={
+                "CKV_AWS_116": "A stream consumer is invoked synchronously by its event source "
+                "mapping, whose on-failure destination (failure_queue) keeps the failed batch's "
+                "coordinates; a function DLQ would never receive anything.",
+                "CKV_AWS_115": "Reserved concurrency caps throughput and takes from the account "
+                "pool; set reserved_concurrency in StreamIngestProps when needed.",
+                "CKV_AWS_173": "The environment holds resource names and contract paths, no "
+                "secrets; Lambda encrypts it at rest with its service key.",
+            },
         )
+        self.function, self.role, self.log_group = built.function, built.role, built.log_group
+        self.network = network
+        self.endpoints = built.endpoints
 
         # The mapping is written as an L2 EventSourceMapping, not KinesisEventSource, whose
         # grantRead adds ListStreams, DescribeStreamConsumer and SubscribeToShard even without
@@ -392,7 +333,7 @@ class StreamIngest(Construct):
         if policy is not None:
             self.event_source_mapping.node.add_dependency(policy)
         self._alarms(props, naming)
-        self._acknowledge(persister, encryption_key)
+        self._acknowledge(encryption_key)
 
     def _grant_read(self) -> None:
         """Read the stream (and, with enhanced fan-out, subscribe through its consumer)."""
@@ -420,66 +361,6 @@ class StreamIngest(Construct):
         key = self.stream.encryption_key
         if key is not None:
             key.grant_decrypt(self.role)
-
-    def _grant_writes(
-        self,
-        table: dynamodb.ITable,
-        bus: events.IEventBus,
-        persister: Persister,
-        archive_stream: firehose.IDeliveryStream | None,
-        encryption_key: kms.IKey | None,
-        *,
-        event_bus: events.IEventBus | EventBus,
-    ) -> None:
-        """Exactly what the persister may write, plus the quarantine and the archive."""
-        role = self.role
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PutNewItemsOnly", actions=["dynamodb:PutItem"], resources=[table.table_arn]
-            )
-        )
-        self._payload_objects = persister.payload_bucket.arn_for_objects(
-            f"{spec.PAYLOADS_PREFIX}/*"
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="StoreOversizePayloads",
-                actions=["s3:PutObject"],
-                resources=[self._payload_objects],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="QuarantineConflictsMalformedAndFailedBatches",
-                actions=["sqs:SendMessage"],
-                resources=[
-                    persister.conflicts_queue.queue_arn,
-                    self.quarantine_queue.queue_arn,
-                    self.failure_queue.queue_arn,
-                ],
-            )
-        )
-        if archive_stream is not None:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ArchiveStoredRecords",
-                    actions=["firehose:PutRecordBatch"],
-                    resources=[archive_stream.delivery_stream_arn],
-                )
-            )
-        bus.grant_put_events_to(role)
-        if encryption_key is not None:
-            role.add_to_policy(use_through(encryption_key, "sqs", "s3"))
-        if isinstance(event_bus, EventBus):
-            # Follow-ups from the stream carry the persister's source: this role may use it too.
-            event_bus.reserve_source(persister.follow_up_source, role)
 
     @property
     def alarms(self) -> tuple[cloudwatch.Alarm, ...]:
@@ -532,18 +413,7 @@ class StreamIngest(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
-    def _acknowledge(self, persister: Persister, encryption_key: kms.IKey | None) -> None:
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level scoping.",
-        )
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::{nag_resource(self, self._payload_objects)}]",
-            "PutObject only, under the claim-check prefix; keys are content hashes made at "
-            "run time, so they cannot be listed in the policy.",
-        )
+    def _acknowledge(self, encryption_key: kms.IKey | None) -> None:
         if encryption_key is not None and isinstance(self.stream, kinesis.Stream):
             acknowledge(
                 self.stream,
@@ -551,32 +421,6 @@ class StreamIngest(Construct):
                 "The project's customer managed key was chosen (EncryptionProps): one key "
                 "policy governs the stream with every other resource it encrypts.",
             )
-        if encryption_key is None:
-            skip_scan(self.log_group, "checkov", "CKV_AWS_158", LOGS_WITHOUT_PAYLOADS)
-            acknowledge(self.log_group, control("CT.CLOUDWATCH.PR.3"), LOGS_WITHOUT_PAYLOADS)
-        outside_vpc = (
-            "The function calls only AWS APIs over TLS; a VPC would add endpoint cost and "
-            "cold-start time and protect nothing here."
-        )
-        acknowledge(self.function, control("CT.LAMBDA.PR.3"), outside_vpc)
-        skip_scan(self.function, "checkov", "CKV_AWS_117", outside_vpc)
-        for check_id, reason in {
-            "CKV_AWS_116": "A stream consumer is invoked synchronously by its event source "
-            "mapping, whose on-failure destination (failure_queue) keeps the failed batch's "
-            "coordinates; a function DLQ would never receive anything.",
-            "CKV_AWS_115": "Reserved concurrency caps throughput and takes from the account "
-            "pool; set reserved_concurrency in StreamIngestProps when needed.",
-            "CKV_AWS_173": "The environment holds resource names and contract paths, no "
-            "secrets; Lambda encrypts it at rest with its service key.",
-        }.items():
-            skip_scan(self.function, "checkov", check_id, reason)
-        skip_scan(
-            self.function,
-            "cfn-lint",
-            "W3005",
-            "CDK orders the function after its role and the role's policy; the role part is "
-            "redundant with Fn::GetAtt, the policy part is needed.",
-        )
         acknowledge(
             self.function,
             "Serverless-LambdaDLQ",
