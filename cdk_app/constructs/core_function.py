@@ -202,6 +202,14 @@ def core_function(
             resources=[log_group.log_group_arn],
         )
     )
+    if network is not None:
+        # Lambda attaches the function through ENIs made with its role. CDK adds this policy
+        # only to a role it creates itself; without it, CreateFunction fails at deploy.
+        role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AWSLambdaVPCAccessExecutionRole"
+            )
+        )
     core.grant_writes(role, encryption_key=encryption_key, key_services=key_services)
     for statement in statements:
         role.add_to_policy(statement)
