@@ -263,6 +263,9 @@ class StreamIngest(Construct):
                     resources=[archive_stream.delivery_stream_arn],
                 )
             )
+        # The stream it creates with the project's key is read through Kinesis with that key:
+        # the core's key statement (through SQS and S3) names Kinesis too.
+        own_stream_key = existing_stream is None and encryption_key is not None
         built = core_function(
             self,
             core=self.core,
@@ -281,6 +284,7 @@ class StreamIngest(Construct):
             detailed_tracing=props.detailed_tracing,
             reserved_concurrency=props.reserved_concurrency,
             encryption_key=encryption_key,
+            key_services=("kinesis",) if own_stream_key else (),
             network=network,
             endpoints_for=(
                 ARCHIVING_INTERFACE_ENDPOINTS if archive_stream else DEFAULT_INTERFACE_ENDPOINTS
@@ -310,7 +314,7 @@ class StreamIngest(Construct):
                 stream=self.stream,
                 stream_consumer_name=naming.of("stream-consumer") if naming else construct_id,
             )
-        self._grant_read()
+        self._grant_read(own_stream_key=own_stream_key)
         self.event_source_mapping = lambda_.EventSourceMapping(
             self,
             "Mapping",
@@ -335,7 +339,7 @@ class StreamIngest(Construct):
         self._alarms(props, naming)
         self._acknowledge(encryption_key)
 
-    def _grant_read(self) -> None:
+    def _grant_read(self, *, own_stream_key: bool) -> None:
         """Read the stream (and, with enhanced fan-out, subscribe through its consumer)."""
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -359,7 +363,8 @@ class StreamIngest(Construct):
                 )
             )
         key = self.stream.encryption_key
-        if key is not None:
+        if key is not None and not own_stream_key:
+            # An existing stream with a key of its own: CDK's grant (Decrypt on that key).
             key.grant_decrypt(self.role)
 
     @property

@@ -283,20 +283,27 @@ def test_with_the_key_the_consumer_log_group_is_encrypted_with_it(strict):
     assert log_group["KmsKeyId"] == _key_arn(strict)
 
 
-def test_the_fifo_consumer_uses_the_key_only_through_sqs_s3_and_dynamodb(strict):
-    # GIVEN the FIFO door with the key WHEN its role is read
+@pytest.mark.parametrize(
+    ("door", "services"),
+    [("queue", ("dynamodb", "s3", "sqs")), ("stream", ("kinesis", "s3", "sqs"))],
+)
+def test_a_consumer_uses_the_key_only_through_the_services_it_writes_or_reads(
+    strict, door, services
+):
+    # GIVEN a door with the key WHEN its role is read
     kms = [
         s
-        for s in _statements(strict, strict["queue"].role)
+        for s in _statements(strict, strict[door].role)
         if any(a.startswith("kms:") for a in as_list(s["Action"]))
     ]
-    # THEN one statement: data keys and decrypt, on the key, only through the three services
+    # THEN one statement: data keys and decrypt, on the key, only through those services
+    # (the FIFO door: its queue, DLQ, ledger tables; the stream door: its stream)
     (statement,) = kms
     assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert statement["Resource"] == _key_arn(strict)
     through = statement["Condition"]["StringEquals"]["kms:ViaService"]
     assert sorted(json.dumps(v) for v in through) == sorted(
-        json.dumps(f"{service}.eu-west-1.amazonaws.com") for service in ("dynamodb", "s3", "sqs")
+        json.dumps(f"{service}.eu-west-1.amazonaws.com") for service in services
     )
 
 
