@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -135,6 +135,24 @@ class PersistenceCore:
             self.event_bus.reserve_source(self.follow_up_source, role)
 
 
+class FunctionKnobs(Protocol):
+    """The knobs every core function's props have (``PersisterProps``, ``StreamIngestProps``,
+    ``QueueIngestProps`` all do)."""
+
+    @property
+    def memory_mb(self) -> int: ...
+    @property
+    def timeout_seconds(self) -> int: ...
+    @property
+    def log_retention_days(self) -> int: ...
+    @property
+    def log_level(self) -> LogLevel: ...
+    @property
+    def platform_log_level(self) -> PlatformLogLevel: ...
+    @property
+    def powertools_version(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class CoreFunction:
     """What :func:`core_function` creates."""
@@ -153,12 +171,7 @@ def core_function(
     function_name: str | None,
     description: str,
     role_description: str,
-    memory_mb: int,
-    timeout_seconds: int,
-    log_retention_days: int,
-    log_level: LogLevel,
-    platform_log_level: PlatformLogLevel,
-    powertools_version: str,
+    knobs: FunctionKnobs,
     environment: Mapping[str, str] | None = None,
     statements: Sequence[iam.PolicyStatement] = (),
     tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
@@ -172,7 +185,8 @@ def core_function(
     **function_args: Any,
 ) -> CoreFunction:
     """A function on the persistence core, created in ``scope`` as ``Logs``, ``Role`` and
-    ``Function`` (so the logical ids are those of the construct that calls it).
+    ``Function`` (so the logical ids are those of the construct that calls it), sized and
+    logged as ``knobs`` (the caller's props) say.
 
     Its role may write its own log group, what the persister may write
     (:meth:`PersistenceCore.grant_writes`), then ``statements`` (the caller's own). Its
@@ -185,7 +199,7 @@ def core_function(
     log_group = logs.LogGroup(
         scope,
         "Logs",
-        retention=log_retention(log_retention_days),
+        retention=log_retention(knobs.log_retention_days),
         encryption_key=encryption_key,
         removal_policy=RemovalPolicy.DESTROY,
     )
@@ -223,9 +237,9 @@ def core_function(
         architecture=lambda_.Architecture.ARM_64,
         handler=HANDLERS[handler],
         code=function_code(),
-        layers=[powertools_layer(scope, "Powertools", powertools_version)],
-        memory_size=memory_mb,
-        timeout=Duration.seconds(timeout_seconds),
+        layers=[powertools_layer(scope, "Powertools", knobs.powertools_version)],
+        memory_size=knobs.memory_mb,
+        timeout=Duration.seconds(knobs.timeout_seconds),
         role=role,
         log_group=log_group,
         tracing=tracing,
@@ -234,14 +248,14 @@ def core_function(
             **(environment or {}),
             spec.Env.POWERTOOLS_SERVICE_NAME: spec.PERSISTER_SERVICE_NAME,
             spec.Env.POWERTOOLS_METRICS_NAMESPACE: core.metrics_namespace,
-            spec.Env.POWERTOOLS_LOG_LEVEL: log_level.value,
+            spec.Env.POWERTOOLS_LOG_LEVEL: knobs.log_level.value,
             spec.Env.POWERTOOLS_TRACE_DISABLED: "false" if detailed_tracing else "true",
         },
         reserved_concurrent_executions=reserved_concurrency,
         vpc=network.vpc if network else None,
         vpc_subnets=network.subnet_selection() if network else None,
         security_groups=list(network.security_groups) or None if network else None,
-        **function_logging(log_level, platform_log_level),
+        **function_logging(knobs.log_level, knobs.platform_log_level),
         **function_args,
     )
     endpoints = (

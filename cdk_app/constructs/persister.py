@@ -235,12 +235,7 @@ class Persister(Construct):
             role_description=(
                 "Event persister: PutItem, PutEvents, claim-check PutObject, SendMessage"
             ),
-            memory_mb=props.memory_mb,
-            timeout_seconds=props.timeout_seconds,
-            log_retention_days=props.log_retention_days,
-            log_level=props.log_level,
-            platform_log_level=props.platform_log_level,
-            powertools_version=props.powertools_version,
+            knobs=props,
             # Lambda's own sampling is a fixed 5 % and reads no X-Ray sampling rules: at volume
             # that is $0.25 per million events. PassThrough traces only what a sampled producer
             # started (EventBridge carries the trace header), so a traced request is still

@@ -131,14 +131,17 @@ class QueueIngest(Construct):
     TLS-only; ``ledger_table`` (the tenant ledger: ``tenant_id`` + ``sk``, GSI
     ``gsi_status_tenant``, TTL ``ttl``, stream NEW_IMAGE, PITR); ``idempotency_table``
     (``pk`` = ``tenant_id#event_id``, TTL ``ttl``); ``function`` with ``role``, ``log_group``
-    and ``event_source`` (``ReportBatchItemFailures``). READY events are written into the
-    persister's ``table`` through the same core (so conflicts, follow-ups and claim checks
-    behave as for the bus) and into the archive through ``delivery_stream``.
+    and ``event_source_mapping`` (``ReportBatchItemFailures``), built by ``core_function``.
+    READY events are written into the persister's ``table`` through the same core (so
+    conflicts, follow-ups and claim checks behave as for the bus) and into the archive through
+    ``delivery_stream``. ``encryption_key`` encrypts both queues, both tables and the log group;
+    ``network`` runs the consumer in a VPC (``endpoints`` with ``add_endpoints``).
 
     Least privilege, written out: consume the queue; SendMessage on its DLQ (unreadable
     envelopes, with their reason); PutItem on the ledger and idempotency tables; what the
-    persister may write (PutItem on the table, PutEvents on the bus, PutObject on the
-    claim-check prefix, SendMessage on the conflicts queue); PutRecord on the archive stream.
+    persister may write (``PersistenceCore.grant_writes``, the follow-up source reserved on an
+    ``EventBus`` included); PutRecord on the archive stream; the key only through SQS, S3 and
+    DynamoDB.
     """
 
     def __init__(
@@ -299,12 +302,7 @@ class QueueIngest(Construct):
             function_name=naming.of("queue-consumer") if naming else None,
             description="Validates FIFO queue messages, records the tenant ledger, persists READY",
             role_description="FIFO queue consumer: ledger, idempotency, store and archive writes",
-            memory_mb=props.memory_mb,
-            timeout_seconds=props.timeout_seconds,
-            log_retention_days=props.log_retention_days,
-            log_level=props.log_level,
-            platform_log_level=props.platform_log_level,
-            powertools_version=props.powertools_version,
+            knobs=props,
             environment=environment,
             statements=statements,
             encryption_key=encryption_key,

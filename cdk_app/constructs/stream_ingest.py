@@ -160,7 +160,9 @@ class StreamIngest(Construct):
     call. The consumer stores each record through the same core as the persister, with the
     persister's contract, follow-up rules and source, claim-check bucket and conflicts queue
     (given ``archive_stream``, it also archives each stored record there in the bus's line
-    format). ``existing_stream`` XOR ``stream_props``.
+    format). ``existing_stream`` XOR ``stream_props``. The function, role and log group come
+    from ``core_function`` (what the persister may write, from one definition); ``network``
+    runs it in a VPC (``endpoints`` with ``add_endpoints``, Firehose's included).
 
     Queues: ``quarantine_queue`` (malformed records, with reason and coordinates; the shard
     moves on), ``failure_queue`` (the mapping's on-failure destination: the coordinates of a
@@ -273,12 +275,7 @@ class StreamIngest(Construct):
             function_name=naming.of("stream-consumer") if naming else None,
             description="Persists every record of its Kinesis stream exactly once",
             role_description="Stream consumer: read its stream; write what the persister writes",
-            memory_mb=props.memory_mb,
-            timeout_seconds=props.timeout_seconds,
-            log_retention_days=props.log_retention_days,
-            log_level=props.log_level,
-            platform_log_level=props.platform_log_level,
-            powertools_version=props.powertools_version,
+            knobs=props,
             environment=environment,
             statements=statements,
             detailed_tracing=props.detailed_tracing,
