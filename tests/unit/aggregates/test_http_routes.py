@@ -123,6 +123,7 @@ def test_without_a_precondition_the_append_is_428_and_writes_nothing(store):
     # GIVEN neither If-Match nor If-None-Match WHEN events are POSTed
     status, _, body = post(AGG, append_body("cmd-1"))
     # THEN 428 saying which header to send; nothing written
+    assert status == 428
     message = _error(body, 428, "precondition_required")
     assert "If-Match" in message and "If-None-Match: *" in message
     assert store.version(AGG) == 0
@@ -188,7 +189,8 @@ def test_if_match_zero_is_the_create_form_too(store):
             "unknown field(s) 'x'",
         ),
         (
-            {"aggregate_type": "Order", "events": [{"event_type": "A", "event_id": "1", "data": 1}]},
+            {"aggregate_type": "Order", "events": [{"event_type": "A", "event_id": "1",
+                                                    "data": 1}]},
             "events[0].data must be an object",
         ),
         (
@@ -243,8 +245,10 @@ class _Failing:
 
     def __init__(self, code: str, status: int) -> None:
         self._error = ClientError(
-            {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {
-                "HTTPStatusCode": status}},
+            {
+                "Error": {"Code": code, "Message": "injected"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
             "TransactWriteItems",
         )
 
