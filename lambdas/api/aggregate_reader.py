@@ -142,9 +142,7 @@ def read_stream(
         },
         400: r.error_response("a bad from_version or limit, or another parameter"),
         404: r.error_response("the aggregate has no events"),
-        429: {**r.error_response("DynamoDB throttled; retry"), "headers": r.RETRY_AFTER_HEADER},
-        500: r.error_response("internal error; the body holds the request id only"),
-        503: {**r.error_response("unavailable; retry"), "headers": r.RETRY_AFTER_HEADER},
+        **r.FAILURE_RESPONSES,
     },
 )
 def get_events(aggregate_id: str) -> Any:  # Any: the Response carries its status and schema

@@ -216,9 +216,7 @@ def append(
         412: r.error_response("the aggregate is at another version; both are named"),
         413: r.error_response("over 99 events, an event over 400 KB, or over 4 MB in all"),
         428: r.error_response("neither If-Match nor If-None-Match: * was sent"),
-        429: {**r.error_response("DynamoDB throttled; retry"), "headers": r.RETRY_AFTER_HEADER},
-        500: r.error_response("internal error; the body holds the request id only"),
-        503: {**r.error_response("unavailable; retry the same"), "headers": r.RETRY_AFTER_HEADER},
+        **r.FAILURE_RESPONSES,
     },
 )
 def post_events(aggregate_id: str) -> Any:  # Any: the Response carries its status and schema

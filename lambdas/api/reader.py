@@ -117,9 +117,7 @@ def _request_id() -> str:
         303: {"description": "too large for a Lambda response: Location is a presigned URL"},
         304: {"description": "If-None-Match matched the ETag"},
         404: r.error_response("no event has this id"),
-        429: {**r.error_response("DynamoDB throttled; retry"), "headers": r.RETRY_AFTER_HEADER},
-        500: r.error_response("internal error; the body holds the request id only"),
-        503: {**r.error_response("a dependency failed; retry"), "headers": r.RETRY_AFTER_HEADER},
+        **r.FAILURE_RESPONSES,
     },
 )
 def get_event(event_id: str) -> Any:  # Any: the Response carries its own status and schema

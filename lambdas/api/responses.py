@@ -196,6 +196,13 @@ RETRY_AFTER_HEADER = {
     "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
 }
 
+#: What every route may answer when the store or a dependency fails (429, 500, 503).
+FAILURE_RESPONSES: dict[int, dict[str, Any]] = {
+    429: {**error_response("DynamoDB throttled; retry"), "headers": RETRY_AFTER_HEADER},
+    500: error_response("internal error; the body holds the request id only"),
+    503: {**error_response("a dependency failed; retry"), "headers": RETRY_AFTER_HEADER},
+}
+
 
 def body(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -249,9 +249,7 @@ def _count(name: str, value: int = 1) -> None:
         400: r.error_response("malformed: the message says what and where"),
         409: r.error_response("the id holds another event; the body names the stored hash"),
         413: r.error_response("over 1 MB, or over 400 KB even with the detail in S3"),
-        429: {**r.error_response("DynamoDB throttled; retry"), "headers": r.RETRY_AFTER_HEADER},
-        500: r.error_response("internal error; the body holds the request id only"),
-        503: {**r.error_response("a dependency failed; retry"), "headers": r.RETRY_AFTER_HEADER},
+        **r.FAILURE_RESPONSES,
     },
 )
 def post_event() -> Any:  # Any: the Response carries its own status and schema

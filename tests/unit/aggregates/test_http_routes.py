@@ -14,17 +14,10 @@ from kahula_core.aggregates import NewEvent, schema
 from kahula_core.aggregates.client import AggregateStore
 
 from local.api_server import proxy_event
+from tests.unit.api_fixtures import _answer
 from tests.unit.conftest import lambda_context
 
 AGG = "order-42"
-
-
-def _answer(response: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    headers = dict(response.get("headers") or {})
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers[name] = ", ".join(values)
-    body = response.get("body")
-    return response["statusCode"], headers, json.loads(body) if body else None
 
 
 def post(aggregate_id: str, body: Any, **headers: str) -> tuple[int, dict[str, str], Any]:
