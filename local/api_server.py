@@ -1,9 +1,12 @@
 """``make api``: the HTTP API on 127.0.0.1, over the local pipeline's moto.
 
 Each HTTP request becomes the API Gateway REST proxy event the deployed API would send, and
-goes to the real function (writer or reader) loaded from the synthesized asset, exactly as
-``local/runtime.py`` runs the persister. What the writer puts on the bus (follow-ups) is routed
-by the local pipeline after each request; what it archives lands in the local archive bucket.
+goes to the real function (writer or reader, and the aggregate writer or reader where the
+template has the aggregate store's routes) loaded from the synthesized asset, exactly as
+``local/runtime.py`` runs the persister. After a committed append the outbox pipe is pumped,
+so the appended events are persisted and archived like bus events. What the writer puts on
+the bus (follow-ups) is routed by the local pipeline after each request; what it archives
+lands in the local archive bucket.
 ``GET /openapi.json`` serves the shipped document (docs/openapi.json).
 
     python -m local.api_server [--port 0]      # prints the base URL; Ctrl-C stops it and moto
