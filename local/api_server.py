@@ -1,9 +1,12 @@
 """``make api``: the HTTP API on 127.0.0.1, over the local pipeline's moto.
 
 Each HTTP request becomes the API Gateway REST proxy event the deployed API would send, and
-goes to the real function (writer or reader) loaded from the synthesized asset, exactly as
-``local/runtime.py`` runs the persister. What the writer puts on the bus (follow-ups) is routed
-by the local pipeline after each request; what it archives lands in the local archive bucket.
+goes to the real function (writer or reader, and the aggregate writer or reader where the
+template has the aggregate store's routes) loaded from the synthesized asset, exactly as
+``local/runtime.py`` runs the persister. After a committed append the outbox pipe is pumped,
+so the appended events are persisted and archived like bus events. What the writer puts on
+the bus (follow-ups) is routed by the local pipeline after each request; what it archives
+lands in the local archive bucket.
 ``GET /openapi.json`` serves the shipped document (docs/openapi.json).
 
     python -m local.api_server [--port 0]      # prints the base URL; Ctrl-C stops it and moto
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import sys
 import tempfile
@@ -27,23 +31,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .pipeline import LocalPipeline
 from .runtime import LocalLambda
 
 OPENAPI = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
-RESOURCE_OF = {("POST", "/events"): "/events", ("GET", "/events/{id}"): "/events/{id}"}
+#: The API's resources with a path parameter: (pattern of the path, resource, parameter name).
+_PARAMETERIZED = (
+    (re.compile(r"/events/([^/]+)"), "/events/{id}", "id"),
+    (
+        re.compile(r"/aggregates/([^/]+)/events"),
+        "/aggregates/{aggregate_id}/events",
+        "aggregate_id",
+    ),
+)
 
 
 def proxy_event(
     method: str, raw_path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """The API Gateway REST (v1) proxy event for one request."""
-    path = urlsplit(raw_path).path
-    parts = path.strip("/").split("/")
-    params = {"id": parts[1]} if len(parts) == 2 and parts[0] == "events" else None
-    resource = "/events/{id}" if params else path
+    split = urlsplit(raw_path)
+    path = split.path
+    resource, params = path, None
+    for pattern, template, name in _PARAMETERIZED:
+        found = pattern.fullmatch(path)
+        if found:
+            resource, params = template, {name: found.group(1)}
+            break
+    query = parse_qs(split.query, keep_blank_values=True)
     request_id = str(uuid.uuid4())
     headers = dict(headers or {})
     text = body.decode("utf-8", "surrogateescape") if body is not None else None
@@ -53,8 +70,8 @@ def proxy_event(
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
         "pathParameters": params,
         "stageVariables": None,
         "requestContext": {
@@ -83,7 +100,12 @@ def _load(function: LocalLambda, build: str) -> tuple[Any, ModuleType]:
 
 
 class LocalApi:
-    """The two functions of the template's EventApi, and the pipeline they run over."""
+    """The functions of the template's EventApi, and the pipeline they run over.
+
+    ``writer`` and ``reader`` always; ``aggregate_writer`` and ``aggregate_reader`` (None
+    otherwise) when the template has the aggregate store's routes (the API and the aggregate
+    store both configured).
+    """
 
     def __init__(self, pipeline: LocalPipeline) -> None:
         self.pipeline = pipeline
@@ -91,22 +113,47 @@ class LocalApi:
         by_handler = {f.handler_path: f for f in functions.values()}
         self.writer: LocalLambda = by_handler["api.writer.lambda_handler"]
         self.reader: LocalLambda = by_handler["api.reader.lambda_handler"]
+        self.aggregate_writer: LocalLambda | None = by_handler.get(
+            "api.aggregate_writer.lambda_handler"
+        )
+        self.aggregate_reader: LocalLambda | None = by_handler.get(
+            "api.aggregate_reader.lambda_handler"
+        )
         # One invocation at a time, as in one Lambda container (Powertools' resolver keeps
         # the current request on the module); the HTTP server itself takes requests in parallel.
         self._lock = threading.Lock()
         self._writer, self.writer_module = _load(self.writer, "wiring")
         self._reader, self.reader_module = _load(self.reader, "event_reader")
+        # (method, path pattern) -> the function and its handler
+        self._routes: list[tuple[str, re.Pattern[str], LocalLambda, Any]] = [
+            ("POST", re.compile(r"/events"), self.writer, self._writer),
+            ("GET", re.compile(r"/events/[^/]+"), self.reader, self._reader),
+        ]
+        for method, function in (
+            ("POST", self.aggregate_writer),
+            ("GET", self.aggregate_reader),
+        ):
+            if function is not None:
+                handler, _ = _load(function, "aggregate_store")
+                route = re.compile(r"/aggregates/[^/]+/events")
+                self._routes.append((method, route, function, handler))
 
     def handle(
         self, method: str, raw_path: str, body: bytes | None, headers: dict[str, str]
     ) -> dict[str, Any]:
-        function = self.writer if method == "POST" else self.reader
+        path = urlsplit(raw_path).path
+        found = next(
+            ((f, h) for m, p, f, h in self._routes if m == method and p.fullmatch(path)), None
+        )
+        # No route: the reader answers (its resolver's 404 in the one error shape).
+        function, handler = found or (self.reader, self._reader)
         event = proxy_event(method, raw_path, body=body, headers=headers)
-        handler = self._writer if method == "POST" else self._reader
         with self._lock, contextlib.redirect_stdout(function._log):
             response: dict[str, Any] = handler(event, function._context())
-            if method == "POST" and '"follow_ups":["' in (response.get("body") or ""):
+            if function is self.writer and '"follow_ups":["' in (response.get("body") or ""):
                 self.pipeline.run()  # route the follow-ups the writer put on the bus
+            elif function is self.aggregate_writer and response.get("statusCode") == 201:
+                self.pipeline.run()  # the outbox: stream -> pipe -> bus -> persister, archive
         return response
 
 
@@ -174,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="kahula-api-") as tmp:
         print("synthesizing and starting moto ...", file=sys.stderr, flush=True)
-        with serve(Path(tmp), port=args.port, env=args.env) as (url, _):
-            print(f"Kahula API at {url} (POST /events, GET /events/{{id}}, GET /openapi.json)")
+        with serve(Path(tmp), port=args.port, env=args.env) as (url, api):
+            routes = "POST /events, GET /events/{id}, GET /openapi.json"
+            if api.aggregate_writer is not None:
+                routes += ", POST and GET /aggregates/{id}/events"
+            print(f"Kahula API at {url} ({routes})")
             print("Ctrl-C to stop", flush=True)
             stop.wait()
         print("stopped: API and moto shut down", flush=True)

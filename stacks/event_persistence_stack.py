@@ -115,6 +115,27 @@ class EventPersistenceStack(Stack):
                 encryption_key=key,
             )
         queue_ingest = self.queue_ingest
+        self.aggregates: AggregateEventStore | None = None
+        if config.aggregates is not None:
+            # Events appended by event-sourced services reach the bus through the store's
+            # outbox; only its pipe may publish under the store's source. Made before the API
+            # (which may serve it) and Monitoring (whose topic its alarms notify, below).
+            given = config.aggregates
+            self.aggregates = AggregateEventStore(
+                self,
+                "AggregateEventStore",
+                event_bus=bus.bus,
+                props=dataclasses.replace(
+                    given,
+                    table_name=given.table_name or naming.of("aggregates"),
+                    outbox_source=f"{prefix}.aggregate-store",
+                    metrics_namespace=given.metrics_namespace or naming.metrics_namespace,
+                    alarm_name_prefix=given.alarm_name_prefix
+                    or f"{naming.alarm_prefix}-aggregates",
+                ),
+            )
+            bus.reserve_source(self.aggregates.props.outbox_source, self.aggregates.pipe_role)
+
         # The HTTP API, where configured: a second front door onto the same table and bus.
         self.api = (
             EventApi(
@@ -124,6 +145,8 @@ class EventPersistenceStack(Stack):
                 table=table,
                 persister=persister,
                 archive=archive,
+                # The aggregate store's routes: the API's job only when both are configured.
+                aggregate_store=self.aggregates,
                 naming=naming,
                 props=config.api,
                 encryption_key=key,
@@ -134,6 +157,9 @@ class EventPersistenceStack(Stack):
         api_functions = (
             {"api-writer": self.api.writer, "api-reader": self.api.reader} if self.api else {}
         )
+        if self.api is not None and self.api.aggregate_writer and self.api.aggregate_reader:
+            api_functions["api-aggregate-writer"] = self.api.aggregate_writer
+            api_functions["api-aggregate-reader"] = self.api.aggregate_reader
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -144,6 +170,10 @@ class EventPersistenceStack(Stack):
                 **({"queue-consumer": queue_ingest.function} if queue_ingest else {}),
             },
             per_event_function=persister.function,
+            # Only the persister is invoked asynchronously (its rule's target); the others by
+            # API Gateway or an event source mapping, synchronously.
+            asynchronous_functions=("persister",),
+            api=self.api.api if self.api is not None else None,
             table=table.table,
             delivery_stream=archive.delivery_stream,
             rules={
@@ -172,27 +202,8 @@ class EventPersistenceStack(Stack):
 
         if self.stream is not None:
             self.stream.add_alarm_actions(monitoring.topic)
-
-        self.aggregates: AggregateEventStore | None = None
-        if config.aggregates is not None:
-            # Events appended by event-sourced services reach the bus through the store's
-            # outbox; only its pipe may publish under the store's source.
-            given = config.aggregates
-            self.aggregates = AggregateEventStore(
-                self,
-                "AggregateEventStore",
-                event_bus=bus.bus,
-                alarm_topic=monitoring.topic,
-                props=dataclasses.replace(
-                    given,
-                    table_name=given.table_name or naming.of("aggregates"),
-                    outbox_source=f"{prefix}.aggregate-store",
-                    metrics_namespace=given.metrics_namespace or naming.metrics_namespace,
-                    alarm_name_prefix=given.alarm_name_prefix
-                    or f"{naming.alarm_prefix}-aggregates",
-                ),
-            )
-            bus.reserve_source(self.aggregates.props.outbox_source, self.aggregates.pipe_role)
+        if self.aggregates is not None:
+            self.aggregates.add_alarm_actions(monitoring.topic)
 
         self.event_bus = bus
         self.table = table
@@ -240,6 +251,7 @@ class EventPersistenceStack(Stack):
                 self.api.writer_log_group,
                 self.api.reader_log_group,
                 self.api.access_log_group,
+                *self.api.aggregate_log_groups,
             ):
                 if reason and config.api.log_retention_days < 365:
                     acknowledge(log_group, control("CT.CLOUDWATCH.PR.2"), reason)

@@ -144,6 +144,13 @@ class AggregateEventStore(Construct):
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._add_alarms(props)
 
+    def add_alarm_actions(self, topic: sns.ITopic) -> None:
+        """Notify ``topic`` when one of the store's alarms fires (a topic made after the store,
+        e.g. Monitoring's when the HTTP API's functions need the store first)."""
+        action = actions.SnsAction(topic)
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(action)
+
     # ------------------------------------------------------------------ table
     def _table(self, props: AggregateEventStoreProps) -> dynamodb.Table:
         table = dynamodb.Table(

@@ -4,7 +4,14 @@
 with separate roles: the writer may write what the persister writes (PutItem, PutEvents for
 follow-ups, PutObject on the claim-check prefix, SendMessage to the conflicts queue) and, given
 the archive, PutRecord on its stream; the reader may GetItem and GetObject on the claim-check
-prefix. No Query or Scan anywhere.
+prefix. No Query or Scan on the event table.
+
+Given an ``aggregate_store`` (the stack does it when the aggregate store is configured too),
+``POST /aggregates/{aggregate_id}/events`` -> the aggregate writer and ``GET`` of the same path
+-> the aggregate reader, two more functions with their own roles: the writer may PutItem and
+ConditionCheckItem on the aggregate table only inside a transaction (TransactWriteItems) and
+Query it (the client's redelivery check and version), the reader may Query it; neither has any
+action on the event table, and the event functions none on the aggregate table.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from kahula_core import spec
 
+from .aggregate_event_store import AggregateEventStore
 from .common import LogLevel, Naming, check, in_range, knob, log_retention, pin_feature_flags
 from .encryption import use_through
 from .event_archive import EventArchive
@@ -165,6 +173,8 @@ class EventApi(Construct):
     queue and claim-check bucket, so an event stored over HTTP is stored exactly as one from
     the bus. Given ``archive``, the writer also puts what it stores on the archive's stream.
     Given this library's ``EventBus``, the follow-up source is reserved for the writer too.
+    Given ``aggregate_store``, the API also serves its streams (``aggregate_writer``,
+    ``aggregate_reader`` and their roles; None otherwise).
     """
 
     def __init__(
@@ -176,6 +186,7 @@ class EventApi(Construct):
         table: dynamodb.ITable | EventTable,
         persister: Persister,
         archive: EventArchive | None = None,
+        aggregate_store: AggregateEventStore | None = None,
         naming: Naming | None = None,
         props: EventApiProps | None = None,
         encryption_key: kms.IKey | None = None,
@@ -327,6 +338,63 @@ class EventApi(Construct):
                 role, f"AwsSolutions-IAM5[Resource::{nag_resource(self, payload_objects)}]", why
             )
 
+        self.aggregate_writer: lambda_.Function | None = None
+        self.aggregate_reader: lambda_.Function | None = None
+        self.aggregate_writer_role: iam.Role | None = None
+        self.aggregate_reader_role: iam.Role | None = None
+        self.aggregate_log_groups: tuple[logs.LogGroup, ...] = ()
+        if aggregate_store is not None:
+            store = aggregate_store.props
+            store_env = {
+                spec.AGGREGATE_TABLE_ENV: aggregate_store.table.table_name,
+                spec.AGGREGATE_SHARDS_ENV: str(store.date_bucket_shards),
+                **(
+                    {spec.AGGREGATE_METRICS_NAMESPACE_ENV: store.metrics_namespace}
+                    if store.metrics_namespace
+                    else {}
+                ),
+            }
+            self.aggregate_writer, self.aggregate_writer_role, writer_logs = function(
+                "AggregateWriter",
+                "api-aggregate-writer",
+                spec.API_AGGREGATES_SERVICE_NAME,
+                "Aggregate API writer: transactional PutItem and ConditionCheckItem, Query",
+                store_env,
+            )
+            self.aggregate_reader, self.aggregate_reader_role, reader_logs = function(
+                "AggregateReader",
+                "api-aggregate-reader",
+                spec.API_AGGREGATES_SERVICE_NAME,
+                "Aggregate API reader: Query on the aggregate table only",
+                store_env,
+            )
+            self.aggregate_log_groups = (writer_logs, reader_logs)
+            aggregates = aggregate_store.table.table_arn
+            # Hand-written: Table.grant would add index ARNs; no grant is transaction-only.
+            self.aggregate_writer_role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AppendInTransactionsOnly",
+                    actions=["dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
+                    resources=[aggregates],
+                    conditions={
+                        "StringEquals": {"dynamodb:EnclosingOperation": "TransactWriteItems"}
+                    },
+                )
+            )
+            for role in (self.aggregate_writer_role, self.aggregate_reader_role):
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        sid="ReadStreamsByAggregate",
+                        actions=["dynamodb:Query"],
+                        resources=[aggregates],
+                    )
+                )
+                acknowledge(
+                    role,
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level scoping.",
+                )
+
         self._build_api(naming, encryption_key, retention)
 
     # ------------------------------------------------------------------ API Gateway
@@ -452,7 +520,34 @@ class EventApi(Construct):
             operation_name="getEvent",
             **auth,
         )
-        for method in (self.post_method, self.get_method):
+        self.aggregate_methods: tuple[apigw.Method, ...] = ()
+        if self.aggregate_writer is not None and self.aggregate_reader is not None:
+            stream = (
+                self.api.root.add_resource("aggregates")
+                .add_resource("{aggregate_id}")
+                .add_resource("events")
+            )
+            parameters = {"method.request.path.aggregate_id": True}
+            self.aggregate_methods = (
+                stream.add_method(
+                    "POST",
+                    apigw.LambdaIntegration(self.aggregate_writer, allow_test_invoke=False),
+                    request_validator=self.request_validator,
+                    request_parameters=parameters,
+                    operation_name="appendAggregateEvents",
+                    **auth,
+                ),
+                stream.add_method(
+                    "GET",
+                    apigw.LambdaIntegration(self.aggregate_reader, allow_test_invoke=False),
+                    request_validator=self.request_validator,
+                    request_parameters=parameters,
+                    operation_name="getAggregateEvents",
+                    **auth,
+                ),
+            )
+        methods = (self.post_method, self.get_method, *self.aggregate_methods)
+        for method in methods:
             for child in method.node.children:
                 if isinstance(child, lambda_.CfnPermission):
                     acknowledge(
@@ -463,7 +558,7 @@ class EventApi(Construct):
                         "read).",
                     )
         if props.authorization is Authorization.IAM:
-            for method in (self.post_method, self.get_method):
+            for method in methods:
                 acknowledge(
                     method,
                     "AwsSolutions-COG4",

@@ -34,6 +34,8 @@ HANDLERS = {
     "queue_consumer": "queue_consumer.handler.lambda_handler",
     "api-writer": "api.writer.lambda_handler",
     "api-reader": "api.reader.lambda_handler",
+    "api-aggregate-writer": "api.aggregate_writer.lambda_handler",
+    "api-aggregate-reader": "api.aggregate_reader.lambda_handler",
 }
 ASSET_EXCLUDES = [
     "**/__pycache__",

@@ -13,13 +13,14 @@ runbook and the operators rely on.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
 import cdk_monitoring_constructs as mc
 from aws_cdk import ArnFormat, CfnResource, Duration, Fn, RemovalPolicy, Stack, Token
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -46,6 +47,8 @@ _BELOW = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 # Firehose keeps a record it cannot deliver for 24 hours (Firehose developer guide, "Data
 # delivery failure handling"): a freshness threshold beyond that could never be reached.
 _MAX_FRESHNESS_SECONDS = 86_400
+# API Gateway's integration timeout is 29 s (API Gateway quotas): no request takes longer.
+_MAX_API_LATENCY_MS = 29_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +60,10 @@ class MonitoringProps:
         1800, "archive record age that alarms (above the buffer interval)"
     )
     write_latency_alarm_ms: int = knob(50, "PutItem p99 latency that alarms (15 min)")
+    api_5xx_alarm_percent: float = knob(
+        1.0, "HTTP API 5XX responses, percent of requests in 5 min, that alarms"
+    )
+    api_latency_alarm_ms: int = knob(2000, "HTTP API p99 latency that alarms (15 min)")
     retain: bool = knob(True, "RETAIN the alarm topic's key on stack deletion")
     dashboard_range_hours: int = knob(3, "hours the dashboard shows when opened")
 
@@ -71,6 +78,16 @@ class MonitoringProps:
             )
         if self.dashboard_range_hours <= 0:
             raise ValueError(f"dashboard_range_hours={self.dashboard_range_hours} must be positive")
+        if not 0 < self.api_5xx_alarm_percent <= 100:
+            raise ValueError(
+                f"api_5xx_alarm_percent={self.api_5xx_alarm_percent} must be a percentage, "
+                "above 0 and at most 100"
+            )
+        if not 0 < self.api_latency_alarm_ms <= _MAX_API_LATENCY_MS:
+            raise ValueError(
+                f"api_latency_alarm_ms={self.api_latency_alarm_ms} must be positive and at most "
+                f"{_MAX_API_LATENCY_MS}: API Gateway ends an integration after 29 s"
+            )
         if self.write_latency_alarm_ms <= 0:
             raise ValueError(
                 f"write_latency_alarm_ms={self.write_latency_alarm_ms} must be positive"
@@ -86,7 +103,12 @@ def monitoring_props_docs() -> list[tuple[str, str, object]]:
     return [(f.name, f.metadata["doc"], f.default) for f in fields(MonitoringProps)]
 
 
+_API_ALARMS = ("api-5xx", "api-latency")
+
+
 def _runbook_entry(alarm: str, functions: Mapping[str, object]) -> str:
+    if alarm in _API_ALARMS:
+        return alarm
     for family in ("dlq-", "rule-failed-"):
         if alarm.startswith(family):
             return f"{family}*"
@@ -101,11 +123,16 @@ class Monitoring(Construct):
 
     ``alarms`` maps a short name (the README runbook's entries) to its alarm; its CloudWatch
     name is ``{name_prefix}-{short name}``. Per function key ``f``: ``f-errors``,
-    ``f-throttles``, ``f-destination-delivery-failures``, ``f-async-events-dropped``; per
+    ``f-throttles``, and, when ``f`` is in ``asynchronous_functions`` (Lambda queues its
+    events: an EventBridge rule's target), ``f-destination-delivery-failures`` and
+    ``f-async-events-dropped`` (metrics Lambda publishes for asynchronous invocations only;
+    on a function API Gateway or an event source mapping invokes they could never fire); per
     dead-letter queue key ``q``: ``dlq-q``; per rule key ``r``: ``rule-failed-r``; with a
     delivery stream: ``archive-freshness``, ``archive-delivery``; with a table:
-    ``table-throttles``, ``table-write-latency``; always ``conflicts`` (the platform's own
-    metric). ``dashboard`` is ``{name_prefix}-events``; the topic ``{name_prefix}-alarms``.
+    ``table-throttles``, ``table-write-latency``; with an ``api`` (REST API, its deployment
+    stage): ``api-5xx`` and ``api-latency`` (4XX drawn, not alarmed: a client's error is the
+    client's); always ``conflicts`` (the platform's own metric). ``dashboard`` is
+    ``{name_prefix}-events``; the topic ``{name_prefix}-alarms``.
     Without ``name_prefix`` the topic's name is generated and the prefix is
     ``{stack name}-{construct id}``.
 
@@ -130,11 +157,20 @@ class Monitoring(Construct):
         name_prefix: str | None = None,
         props: MonitoringProps = _DEFAULT_PROPS,
         per_event_function: lambda_.IFunction | None = None,
+        asynchronous_functions: Collection[str] = (),
+        api: apigw.RestApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         prefix = name_prefix or f"{stack.stack_name}-{construct_id}"
         _check_names(prefix, functions, rules, dead_letter_queues)
+        if isinstance(asynchronous_functions, str):
+            raise ValueError("asynchronous_functions must be a collection of function keys")
+        unknown = sorted(set(asynchronous_functions) - set(functions))
+        if unknown:
+            raise ValueError(
+                f"asynchronous_functions {unknown} are not keys of functions ({sorted(functions)})"
+            )
         self._prefix = prefix
         self._functions = functions
 
@@ -234,6 +270,10 @@ class Monitoring(Construct):
 
         for name, function in functions.items():
             self._monitor_function(facade, name, function)
+            if name in asynchronous_functions:
+                self._monitor_async_delivery(facade, name, function)
+        if api is not None:
+            self._monitor_api(facade, api, props)
         if table is not None:
             self._monitor_table(facade, table, props)
         if delivery_stream is not None:
@@ -356,6 +396,11 @@ class Monitoring(Construct):
                 )
             },
         )
+
+    def _monitor_async_delivery(
+        self, facade: mc.MonitoringFacade, name: str, function: lambda_.IFunction
+    ) -> None:
+        """What Lambda publishes for asynchronously invoked functions only."""
         facade.monitor_custom(
             alarm_friendly_name=f"{name}-async",
             human_readable_name=f"Function {name}: asynchronous delivery",
@@ -388,6 +433,43 @@ class Monitoring(Construct):
                     ],
                 )
             ],
+        )
+
+    def _monitor_api(
+        self, facade: mc.MonitoringFacade, api: apigw.RestApi, props: MonitoringProps
+    ) -> None:
+        """The API as its callers see it: 5XX rate and p99 latency alarmed, 4XX drawn."""
+        stage = api.deployment_stage.stage_name
+        facade.monitor_api_gateway(
+            api=api,
+            api_stage=stage,
+            alarm_friendly_name="api",
+            human_readable_name=f"HTTP API (stage {stage})",
+            add5_xx_fault_rate_alarm={
+                "Critical": mc.ErrorRateThreshold(
+                    max_error_rate=props.api_5xx_alarm_percent / 100,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    **self._naming(
+                        _API_ALARMS[0],
+                        "The HTTP API answered more than "
+                        f"{props.api_5xx_alarm_percent} % of requests with 5XX in 5 minutes "
+                        "(a function's 500, a dependency's 503, the gateway's 502 or 504).",
+                    ),
+                )
+            },
+            add_latency_p99_alarm={
+                "Critical": mc.LatencyThreshold(
+                    max_latency=Duration.millis(props.api_latency_alarm_ms),
+                    datapoints_to_alarm=3,
+                    evaluation_periods=3,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    **self._naming(
+                        _API_ALARMS[1],
+                        f"The HTTP API's p99 latency is above {props.api_latency_alarm_ms} ms "
+                        "for 15 minutes.",
+                    ),
+                )
+            },
         )
 
     def _monitor_table(

@@ -13,8 +13,9 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from kahula_core import spec
 
-from api import reader, responses, writer
+from api import aggregate_reader, aggregate_writer, reader, responses, writer
 
 TITLE = "Kahula event API"
 VERSION = "1"
@@ -24,19 +25,69 @@ def document() -> dict[str, Any]:
     app = APIGatewayRestResolver()
     app.include_router(writer.router)
     app.include_router(reader.router)
+    # The aggregate store's routes: served when the API and the aggregate store are both on.
+    app.include_router(aggregate_writer.router)
+    app.include_router(aggregate_reader.router)
     generated: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
             version=VERSION,
-            description="Store events exactly once over HTTPS and read them back by id. "
-            "Every error has one shape (ErrorResponse). Authorization: AWS SigV4 (IAM) by "
-            "default, or a Cognito user pool's JWT.",
+            description="Store events exactly once over HTTPS and read them back by id; where "
+            "the aggregate store is deployed too, append to aggregates' streams with optimistic "
+            "concurrency (If-Match) and read them. Every error has one shape (ErrorResponse). "
+            "Authorization: AWS SigV4 (IAM) by default, or a Cognito user pool's JWT.",
         )
     )
     generated["paths"]["/events"]["post"]["requestBody"] = {
         "required": True,
         "content": {responses.JSON: {"schema": responses.ENVELOPE_SCHEMA}},
     }
+    append = generated["paths"]["/aggregates/{aggregate_id}/events"]["post"]
+    append["requestBody"] = {
+        "required": True,
+        "content": {responses.JSON: {"schema": responses.APPEND_SCHEMA}},
+    }
+    append["parameters"] = [
+        *append.get("parameters", []),
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "description": 'the version the append expects, as the stream\'s ETag ("3"); '
+            "without it (and without If-None-Match: *) the answer is 428",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "* : create the aggregate (it must have no events)",
+            "schema": {"type": "string", "enum": ["*"]},
+        },
+    ]
+    read = generated["paths"]["/aggregates/{aggregate_id}/events"]["get"]
+    read["parameters"] = [
+        *read.get("parameters", []),
+        {
+            "name": "from_version",
+            "in": "query",
+            "required": False,
+            "description": "the events after this version (the cursor; default 0)",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "events per page at most",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": spec.API_AGGREGATE_PAGE_MAX,
+                "default": spec.API_AGGREGATE_PAGE_DEFAULT,
+            },
+        },
+    ]
     # How API Gateway authorizes (IAM by default): a SigV4-signed request.
     generated.setdefault("components", {})["securitySchemes"] = {
         "sigv4": {

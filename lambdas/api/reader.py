@@ -17,14 +17,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from botocore.exceptions import BotoCoreError, ClientError
 from kahula_core import spec
 from kahula_core.clients import ClientFactory, boto3_clients
 from kahula_core.reader import EventReader, StoredEvent
 
 from api import responses as r
+from api.resolver import header, request_id, resolver
 
 logger = Logger()
 router = APIGatewayRouter()
@@ -96,7 +96,7 @@ def use_reader(replacement: EventReader | None) -> None:
 
 
 def _request_id() -> str:
-    return str(router.current_event.request_context.request_id or "unknown")
+    return request_id(router)
 
 
 @router.get(
@@ -117,56 +117,19 @@ def _request_id() -> str:
         303: {"description": "too large for a Lambda response: Location is a presigned URL"},
         304: {"description": "If-None-Match matched the ETag"},
         404: r.error_response("no event has this id"),
-        429: {**r.error_response("DynamoDB throttled; retry"), "headers": r.RETRY_AFTER_HEADER},
-        500: r.error_response("internal error; the body holds the request id only"),
-        503: {**r.error_response("a dependency failed; retry"), "headers": r.RETRY_AFTER_HEADER},
+        **r.FAILURE_RESPONSES,
     },
 )
 def get_event(event_id: str) -> Any:  # Any: the Response carries its own status and schema
     return read(
         unquote(event_id),
         reader=event_reader(),
-        if_none_match=router.current_event.headers.get("If-None-Match")
-        or router.current_event.headers.get("if-none-match"),
+        if_none_match=header(router, "If-None-Match"),
         request_id=_request_id(),
     )
 
 
-app = APIGatewayRestResolver()
-app.include_router(router)
-
-
-@app.not_found
-def not_found(_: Exception) -> Response:
-    return r.error(404, "not_found", "no such route", _request_id())
-
-
-@app.exception_handler(ClientError)
-def on_aws_error(exc: ClientError) -> Response:
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if code in {"ProvisionedThroughputExceededException", "ThrottlingException", "SlowDown"}:
-        return r.retry_later(
-            429, "throttled", "the store is throttling reads; retry", _request_id()
-        )
-    if status >= 500:
-        return r.retry_later(
-            503, "unavailable", "a dependency is unavailable; retry", _request_id()
-        )
-    logger.exception("AWS call failed")
-    return r.internal(_request_id())
-
-
-@app.exception_handler(BotoCoreError)
-def on_connection_error(exc: BotoCoreError) -> Response:
-    logger.warning("dependency unreachable", extra={"reason": str(exc)})
-    return r.retry_later(503, "unavailable", "a dependency is unreachable; retry", _request_id())
-
-
-@app.exception_handler(Exception)
-def on_error(exc: Exception) -> Response:
-    logger.exception("unexpected error")
-    return r.internal(_request_id())
+app = resolver(router, logger=logger, doing="reads")
 
 
 @logger.inject_lambda_context

@@ -52,9 +52,12 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "type": "string",
                     "enum": [
                         "malformed_event",
+                        "malformed_request",
                         "not_found",
                         "conflict",
                         "payload_too_large",
+                        "precondition_failed",
+                        "precondition_required",
                         "throttled",
                         "unavailable",
                         "internal",
@@ -67,6 +70,8 @@ ERROR_SCHEMA: dict[str, Any] = {
         "stored_payload_hash": {"type": "string", "description": "409 only"},
         "incoming_payload_hash": {"type": "string", "description": "409 only"},
         "differences": {"type": "array", "items": {"type": "string"}, "description": "409 only"},
+        "expected_version": {"type": "integer", "description": "412 only: the If-Match version"},
+        "actual_version": {"type": "integer", "description": "412 only: the aggregate's version"},
     },
 }
 
@@ -102,6 +107,83 @@ EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
+#: One event to append (``kahula_core.aggregates.NewEvent``): its id is required over HTTP.
+NEW_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event_type", "event_id"],
+    "additionalProperties": False,
+    "properties": {
+        "event_type": {"type": "string", "minLength": 1, "maxLength": 128},
+        "event_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "description": "stable per event, so that a retried append is recognised as done",
+        },
+        "data": {"type": "object"},
+        "metadata": {"type": "object", "description": "user, correlation id, causation id ..."},
+        "schema_version": {"type": "integer", "minimum": 1, "default": 1},
+    },
+}
+
+#: The body of POST /aggregates/{aggregate_id}/events.
+APPEND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["aggregate_type", "events"],
+    "additionalProperties": False,
+    "properties": {
+        "aggregate_type": {"type": "string", "minLength": 1, "maxLength": 128},
+        "events": {"type": "array", "minItems": 1, "items": NEW_EVENT_SCHEMA},
+    },
+}
+
+APPENDED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["aggregate_id", "version", "sequence_numbers", "event_ids", "timestamp"],
+    "properties": {
+        "aggregate_id": {"type": "string"},
+        "version": {"type": "integer", "description": "the aggregate's version after the append"},
+        "sequence_numbers": {"type": "array", "items": {"type": "integer"}},
+        "event_ids": {"type": "array", "items": {"type": "string"}},
+        "timestamp": {"type": "integer", "description": "epoch ms of the append"},
+        "already_appended": {
+            "type": "boolean",
+            "description": "true: a redelivery, found already stored; nothing written",
+        },
+        "location": {"type": "string"},
+    },
+}
+
+RECORDED_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "sequence_number": {"type": "integer"},
+        "event_id": {"type": "string"},
+        "event_type": {"type": "string"},
+        "aggregate_type": {"type": "string"},
+        "data": {"type": "object"},
+        "metadata": {"type": "object"},
+        "timestamp": {"type": "integer"},
+        "schema_version": {"type": "integer"},
+    },
+}
+
+STREAM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["aggregate_id", "version", "events", "next"],
+    "properties": {
+        "aggregate_id": {"type": "string"},
+        "version": {"type": "integer", "description": "the aggregate's current version"},
+        "events": {"type": "array", "items": RECORDED_EVENT_SCHEMA},
+        "next": {
+            "type": ["string", "null"],
+            "description": "the next page's path (from_version = the last sequence number "
+            "here), or null when this page ends the stream",
+        },
+    },
+}
+
+
 def _content(schema: dict[str, Any]) -> dict[str, Any]:
     return {JSON: {"schema": schema}}
 
@@ -112,6 +194,13 @@ def error_response(description: str) -> dict[str, Any]:
 
 RETRY_AFTER_HEADER = {
     "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+}
+
+#: What every route may answer when the store or a dependency fails (429, 500, 503).
+FAILURE_RESPONSES: dict[int, dict[str, Any]] = {
+    429: {**error_response("DynamoDB throttled; retry"), "headers": RETRY_AFTER_HEADER},
+    500: error_response("internal error; the body holds the request id only"),
+    503: {**error_response("a dependency failed; retry"), "headers": RETRY_AFTER_HEADER},
 }
 
 

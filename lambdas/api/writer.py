@@ -31,10 +31,9 @@ from typing import Any
 from urllib.parse import quote
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
 from kahula_core import spec
 from kahula_core.clients import ClientFactory, boto3_clients
 from kahula_core.envelope import MISSING, format_utc, lookup
@@ -43,6 +42,7 @@ from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event
 from kahula_core.store import WriteOutcome
 
 from api import responses as r
+from api.resolver import request_id, resolver
 
 logger = Logger()
 metrics = Metrics()
@@ -51,15 +51,6 @@ router = APIGatewayRouter()
 #: uuid5 namespace of the EventBridge-style id derived from the producer's id.
 HTTP_EVENT_NAMESPACE = uuid.UUID("6f1d4c2a-4b7e-5c1e-9a53-0c8e8b1f2d77")
 ENVELOPE_FIELDS = frozenset(spec.API_ENVELOPE_REQUIRED + spec.API_ENVELOPE_OPTIONAL)
-THROTTLING_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "Throttling",
-    }
-)
 _METRIC = {
     WriteOutcome.PERSISTED: spec.Metric.PERSISTED,
     WriteOutcome.DUPLICATE: spec.Metric.DUPLICATE,
@@ -231,7 +222,7 @@ def use_wiring(replacement: tuple[Pipeline, Archive] | None) -> None:
 
 
 def _request_id() -> str:
-    return str(router.current_event.request_context.request_id or "unknown")
+    return request_id(router)
 
 
 def _count(name: str, value: int = 1) -> None:
@@ -258,9 +249,7 @@ def _count(name: str, value: int = 1) -> None:
         400: r.error_response("malformed: the message says what and where"),
         409: r.error_response("the id holds another event; the body names the stored hash"),
         413: r.error_response("over 1 MB, or over 400 KB even with the detail in S3"),
-        429: {**r.error_response("DynamoDB throttled; retry"), "headers": r.RETRY_AFTER_HEADER},
-        500: r.error_response("internal error; the body holds the request id only"),
-        503: {**r.error_response("a dependency failed; retry"), "headers": r.RETRY_AFTER_HEADER},
+        **r.FAILURE_RESPONSES,
     },
 )
 def post_event() -> Any:  # Any: the Response carries its own status and schema
@@ -270,37 +259,7 @@ def post_event() -> Any:  # Any: the Response carries its own status and schema
     )
 
 
-app = APIGatewayRestResolver()
-app.include_router(router)
-
-
-@app.not_found
-def not_found(_: Exception) -> Response:
-    return r.error(404, "not_found", "no such route", _request_id())
-
-
-@app.exception_handler(ClientError)
-def on_aws_error(exc: ClientError) -> Response:
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if code in THROTTLING_CODES:
-        logger.warning("throttled", extra={"code": code})
-        return r.retry_later(
-            429, "throttled", "the store is throttling writes; retry", _request_id()
-        )
-    if status >= 500 or code in {"InternalServerError", "ServiceUnavailable"}:
-        logger.warning("dependency unavailable", extra={"code": code})
-        return r.retry_later(
-            503, "unavailable", "a dependency is unavailable; retry", _request_id()
-        )
-    logger.exception("AWS call failed")
-    return r.internal(_request_id())
-
-
-@app.exception_handler(BotoCoreError)
-def on_connection_error(exc: BotoCoreError) -> Response:
-    logger.warning("dependency unreachable", extra={"reason": str(exc)})
-    return r.retry_later(503, "unavailable", "a dependency is unreachable; retry", _request_id())
+app = resolver(router, logger=logger, doing="writes")
 
 
 @app.exception_handler(FollowUpEmissionError)
@@ -309,12 +268,6 @@ def on_follow_up_failure(exc: FollowUpEmissionError) -> Response:
     _count(spec.Metric.FOLLOW_UP_FAILURES, exc.failed_entries or 1)
     logger.warning("follow-up emission failed", extra={"reason": str(exc)})
     return r.retry_later(503, "unavailable", "stored, follow-up not emitted; retry", _request_id())
-
-
-@app.exception_handler(Exception)
-def on_error(exc: Exception) -> Response:
-    logger.exception("unexpected error")
-    return r.internal(_request_id())
 
 
 @metrics.log_metrics

@@ -407,3 +407,16 @@ API_RETRY_AFTER_SECONDS = 1
 #: The envelope a client POSTs: required fields, then optional ones (nothing else is accepted).
 API_ENVELOPE_REQUIRED = ("source", "detail-type", "detail")
 API_ENVELOPE_OPTIONAL = ("time",)
+# --------------------------------------------------------------------------- HTTP API: aggregates
+# The aggregate store's routes (lambdas/api/aggregate_*.py), on the HTTP API when both the API and
+# the aggregate store are configured. Kept in one block.
+
+#: The aggregate store's table, its by-time shards and the client's metrics namespace.
+AGGREGATE_TABLE_ENV = "AGGREGATE_TABLE_NAME"
+AGGREGATE_SHARDS_ENV = "AGGREGATE_DATE_BUCKET_SHARDS"
+AGGREGATE_METRICS_NAMESPACE_ENV = "AGGREGATE_METRICS_NAMESPACE"
+#: Powertools service name of both aggregate functions.
+API_AGGREGATES_SERVICE_NAME = "aggregate-api"
+#: Events per page of ``GET /aggregates/{id}/events``: the default, and the most a client may ask.
+API_AGGREGATE_PAGE_DEFAULT = 100
+API_AGGREGATE_PAGE_MAX = 1000

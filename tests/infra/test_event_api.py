@@ -80,6 +80,14 @@ def _resource_of(statements, action):
     return statement["Resource"]
 
 
+def _path(resources, resource_id):
+    """The resource's full path, walked up to the API's root."""
+    part = resources[resource_id["Ref"]]["Properties"]
+    parent = part["ParentId"]
+    above = _path(resources, parent) if "Ref" in parent else ""
+    return f"{above}/{part['PathPart']}"
+
+
 def test_the_api_is_deployed_in_dev_only(synth):
     # GIVEN the three environments WHEN synthesized THEN only dev has the HTTP API
     assert ENVIRONMENTS["dev"].api is not None
@@ -88,20 +96,28 @@ def test_the_api_is_deployed_in_dev_only(synth):
         assert not synth.resources(env, "AWS::ApiGateway::RestApi")
 
 
-def test_routes_are_post_events_and_get_event_by_id_with_iam_authorization(synth):
+def test_routes_are_events_and_aggregate_streams_with_iam_authorization(synth):
     methods = synth.resources("dev", "AWS::ApiGateway::Method")
     routes = {}
     for method in methods.values():
         p = method["Properties"]
-        resource = synth.raw["dev"]["Resources"][p["ResourceId"]["Ref"]]["Properties"]["PathPart"]
-        routes[(p["HttpMethod"], resource)] = p
-    assert set(routes) == {("POST", "events"), ("GET", "{id}")}
+        routes[(p["HttpMethod"], _path(synth.raw["dev"]["Resources"], p["ResourceId"]))] = p
+    assert set(routes) == {
+        ("POST", "/events"),
+        ("GET", "/events/{id}"),
+        ("POST", "/aggregates/{aggregate_id}/events"),
+        ("GET", "/aggregates/{aggregate_id}/events"),
+    }
     for p in routes.values():
         assert p["AuthorizationType"] == "AWS_IAM"
         assert p["Integration"]["Type"] == "AWS_PROXY"
         assert "RequestValidatorId" in p
-    assert routes[("GET", "{id}")]["RequestParameters"] == {"method.request.path.id": True}
-    assert "application/json" in routes[("POST", "events")]["RequestModels"]
+    assert routes[("GET", "/events/{id}")]["RequestParameters"] == {"method.request.path.id": True}
+    assert "application/json" in routes[("POST", "/events")]["RequestModels"]
+    for method in ("POST", "GET"):
+        assert routes[(method, "/aggregates/{aggregate_id}/events")]["RequestParameters"] == {
+            "method.request.path.aggregate_id": True
+        }
 
 
 def test_request_body_model_requires_the_envelope_and_nothing_else(synth):
@@ -160,10 +176,89 @@ def test_reader_may_only_get_an_item_and_its_claim_check(synth):
     )
 
 
-def test_no_query_or_scan_is_granted_anywhere(synth, env):
+def test_no_scan_anywhere_and_query_only_on_aggregate_streams(synth, env):
+    # GIVEN every policy of the environment THEN no Scan, no wildcard, and Query only for the
+    # aggregate API's two roles, on the aggregate table itself (no index)
     text = json.dumps(synth.raw[env])
-    for action in ("dynamodb:Query", "dynamodb:Scan", "dynamodb:*"):
+    for action in ("dynamodb:Scan", "dynamodb:*"):
         assert action not in text
+    aggregate_table = {"Fn::GetAtt": [_aggregate_table(synth, env), "Arn"]}
+    for name, policy in synth.resources(env, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "dynamodb:Query" in _as_list(statement["Action"]):
+                assert name.startswith(("EventApiAggregateWriterRole", "EventApiAggregateReader"))
+                assert statement["Resource"] == aggregate_table
+
+
+def _aggregate_table(synth, env):
+    (table_id,) = [
+        k
+        for k, v in synth.resources(env, "AWS::DynamoDB::Table").items()
+        if k.startswith("AggregateEventStoreTable")
+    ]
+    return table_id
+
+
+def test_aggregate_writer_may_only_append_in_transactions_and_query_the_aggregate_table(synth):
+    # GIVEN the aggregate writer's role THEN PutItem and ConditionCheckItem only inside a
+    # TransactWriteItems, and Query, each on the aggregate table alone
+    statements = _statements(synth, "api.aggregate_writer.lambda_handler")
+    assert _actions(statements) == {
+        "dynamodb:PutItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:Query",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    table = {"Fn::GetAtt": [_aggregate_table(synth, "dev"), "Arn"]}
+    (append,) = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
+    assert set(append["Action"]) == {"dynamodb:PutItem", "dynamodb:ConditionCheckItem"}
+    assert append["Resource"] == table
+    assert append["Condition"] == {
+        "StringEquals": {"dynamodb:EnclosingOperation": "TransactWriteItems"}
+    }
+    assert _resource_of(statements, "dynamodb:Query") == table
+
+
+def test_aggregate_reader_may_only_query_the_aggregate_table(synth):
+    statements = _statements(synth, "api.aggregate_reader.lambda_handler")
+    assert _actions(statements) == {
+        "dynamodb:Query",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert _resource_of(statements, "dynamodb:Query") == {
+        "Fn::GetAtt": [_aggregate_table(synth, "dev"), "Arn"]
+    }
+
+
+def test_the_event_functions_gain_nothing_on_the_aggregate_table(synth):
+    # GIVEN the API with the aggregate routes THEN the event writer and reader keep exactly
+    # their own permissions, none naming the aggregate table
+    table = _aggregate_table(synth, "dev")
+    for handler, expected in (
+        ("api.writer.lambda_handler", WRITER_ACTIONS),
+        ("api.reader.lambda_handler", READER_ACTIONS),
+    ):
+        statements = _statements(synth, handler)
+        assert _actions(statements) == expected
+        assert table not in json.dumps(statements)
+
+
+def test_the_aggregate_functions_read_the_stores_table_and_shards(synth):
+    config = ENVIRONMENTS["dev"].aggregates
+    assert config is not None
+    for handler in ("api.aggregate_writer.lambda_handler", "api.aggregate_reader.lambda_handler"):
+        variables = _function(synth, handler)[1]["Properties"]["Environment"]["Variables"]
+        assert variables[spec.AGGREGATE_TABLE_ENV] == {"Ref": _aggregate_table(synth, "dev")}
+        assert variables[spec.AGGREGATE_SHARDS_ENV] == str(config.date_bucket_shards)
+        store = synth.stacks["dev"].aggregates
+        assert store is not None  # the client's AppendConflicts, where the store's alarm reads
+        assert variables[spec.AGGREGATE_METRICS_NAMESPACE_ENV] == store.props.metrics_namespace
 
 
 def test_writer_shares_the_persisters_contract_and_archives(synth):
@@ -189,12 +284,17 @@ def test_follow_up_source_is_reserved_for_the_writer_too(synth):
     assert writer_role in allowed
 
 
-def test_both_functions_are_monitored(synth):
+def test_every_api_function_is_monitored_without_asynchronous_delivery_alarms(synth):
     names = {
         a["Properties"].get("AlarmName")
         for a in synth.resources("dev", "AWS::CloudWatch::Alarm").values()
     }
-    assert {"kahula-dev-api-writer-errors", "kahula-dev-api-reader-errors"} <= names
+    functions = ("api-writer", "api-reader", "api-aggregate-writer", "api-aggregate-reader")
+    for function in functions:
+        assert {f"kahula-dev-{function}-errors", f"kahula-dev-{function}-throttles"} <= names
+        # invoked synchronously by API Gateway: Lambda publishes no async-delivery metrics
+        assert f"kahula-dev-{function}-async-events-dropped" not in names
+        assert f"kahula-dev-{function}-destination-delivery-failures" not in names
 
 
 @pytest.mark.parametrize(
@@ -238,6 +338,23 @@ def options_template() -> Template:
     )
     apply_checks(app)  # fails the synth on any unacknowledged cdk-nag finding
     return Template.from_stack(stack)
+
+
+def test_without_an_aggregate_store_the_api_serves_only_events(options_template):
+    # GIVEN an EventApi given no aggregate_store THEN two functions and no aggregates route
+    handlers = {
+        f["Properties"]["Handler"]
+        for f in options_template.find_resources("AWS::Lambda::Function").values()
+    }
+    assert {h for h in handlers if h.startswith("api.")} == {
+        "api.writer.lambda_handler",
+        "api.reader.lambda_handler",
+    }
+    parts = {
+        r["Properties"]["PathPart"]
+        for r in options_template.find_resources("AWS::ApiGateway::Resource").values()
+    }
+    assert "aggregates" not in parts
 
 
 def test_cognito_option_authorizes_with_the_user_pool(options_template):

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack, Validations
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -55,6 +56,8 @@ def _watched_resources(stack: Stack) -> dict[str, Any]:
     pattern = events.EventPattern(source=["acme.orders"])
     return {
         "functions": {"persister": persister, "stream-consumer": _function(stack, "Consumer")},
+        # the persister is an EventBridge rule's target (asynchronous); the consumer is not
+        "asynchronous_functions": ("persister",),
         "table": dynamodb.Table(
             stack,
             "Table",
@@ -156,8 +159,6 @@ def test_every_failure_an_operator_must_act_on_has_an_alarm_named_for_it(templat
         "persister-async-events-dropped",
         "stream-consumer-errors",
         "stream-consumer-throttles",
-        "stream-consumer-destination-delivery-failures",
-        "stream-consumer-async-events-dropped",
         "table-throttles",
         "table-write-latency",
         "archive-freshness",
@@ -196,6 +197,66 @@ def test_each_function_alarm_fires_on_one_occurrence_of_its_own_lambda_metric(
         "GreaterThanOrEqualToThreshold",
     )
     assert (found["EvaluationPeriods"], found["DatapointsToAlarm"]) == (1, 1)
+
+
+def test_only_asynchronous_functions_get_asynchronous_delivery_alarms():
+    # GIVEN the same functions, none declared asynchronous (API Gateway, an event source mapping)
+    alarms = set(_alarms(_synth(asynchronous_functions=())))
+    # THEN errors and throttles for each, and no delivery alarm that could never fire
+    assert not {a for a in alarms if a.endswith(("-async-events-dropped", "-delivery-failures"))}
+    assert {"persister-errors", "stream-consumer-errors"} <= alarms
+    # AND declared asynchronous, the consumer gets them too
+    both = set(_alarms(_synth(asynchronous_functions=("persister", "stream-consumer"))))
+    assert {
+        "stream-consumer-async-events-dropped",
+        "stream-consumer-destination-delivery-failures",
+    } <= both
+
+
+def _api_template(props: MonitoringProps | None = None) -> dict[str, Any]:
+    use_project_node()
+    app = App()
+    stack = _stack(app)
+    api = apigw.RestApi(stack, "Api", rest_api_name="acme-api", deploy_options={"stage_name": "v1"})
+    api.root.add_method("GET", apigw.MockIntegration())
+    Monitoring(
+        stack,
+        "Monitoring",
+        functions={"api-writer": _function(stack, "Writer")},
+        metrics_namespace="Acme/Events",
+        service_name="api",
+        name_prefix=PREFIX,
+        props=props or MonitoringProps(),
+        api=api,
+    )
+    return app.synth().get_stack_by_name(stack.stack_name).template  # type: ignore[no-any-return]
+
+
+def test_the_api_alarms_on_its_5xx_rate_and_p99_latency():
+    # GIVEN a REST API to watch, with its knobs
+    template = _api_template(MonitoringProps(api_5xx_alarm_percent=2, api_latency_alarm_ms=1500))
+    alarms = _alarms(template)
+    # THEN 5XX: the share of requests (5XXError's average) above 2 % in one 5-minute period
+    fault = _metric(alarms["api-5xx"])
+    assert (fault["Namespace"], fault["MetricName"], fault["Stat"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        "Average",
+    )
+    assert _dimensions(alarms["api-5xx"])["ApiName"] == "acme-api"
+    assert (alarms["api-5xx"]["Threshold"], alarms["api-5xx"]["EvaluationPeriods"]) == (0.02, 1)
+    # AND latency: p99 above 1,500 ms for three 5-minute periods
+    latency = alarms["api-latency"]
+    assert (_metric(latency)["MetricName"], _metric(latency)["Stat"]) == ("Latency", "p99")
+    assert (latency["Threshold"], latency["ComparisonOperator"]) == (1500, "GreaterThanThreshold")
+    assert (latency["EvaluationPeriods"], latency["DatapointsToAlarm"]) == (3, 3)
+    assert "Runbook: README, Runbook, api-5xx." in alarms["api-5xx"]["AlarmDescription"]
+
+
+def test_the_api_4xx_is_drawn_not_alarmed():
+    template = _api_template()
+    assert not [a for a in _alarms(template).values() if "4XX" in json.dumps(a)]
+    assert "4XXError" in json.dumps(_dashboard_widgets(template))
 
 
 def test_every_alarm_notifies_the_topic_and_points_to_the_runbook(template):
@@ -302,13 +363,7 @@ def test_only_what_is_given_is_watched():
     )
     template = app.synth().get_stack_by_name(stack.stack_name).template
     # THEN it has the function's alarms and the conflicts alarm, nothing else
-    assert set(_alarms(template)) == {
-        "api-errors",
-        "api-throttles",
-        "api-destination-delivery-failures",
-        "api-async-events-dropped",
-        "conflicts",
-    }
+    assert set(_alarms(template)) == {"api-errors", "api-throttles", "conflicts"}
 
 
 def test_alarms_and_dashboard_keep_their_logical_ids_from_before_the_library(template):
@@ -473,6 +528,9 @@ def test_dashboard_shows_the_state_of_every_alarm(template):
         ({"archive_freshness_alarm_seconds": 90_000}, "Firehose keeps undelivered records"),
         ({"write_latency_alarm_ms": 0}, "must be positive"),
         ({"dashboard_range_hours": 0}, "must be positive"),
+        ({"api_5xx_alarm_percent": 0}, "must be a percentage"),
+        ({"api_5xx_alarm_percent": 101}, "must be a percentage"),
+        ({"api_latency_alarm_ms": 30_000}, "ends an integration after 29 s"),
     ],
 )
 def test_props_refuse_values_that_cannot_work(knobs, reason):
@@ -486,6 +544,8 @@ def test_props_refuse_values_that_cannot_work(knobs, reason):
         ({"functions": {}}, "at least one function"),
         ({"name_prefix": "acme test"}, "name_prefix='acme test'"),
         ({"dead_letter_queues": {"bad key": None}}, "dead_letter_queues key 'bad key'"),
+        ({"asynchronous_functions": ("nobody",)}, r"\['nobody'\] are not keys of functions"),
+        ({"asynchronous_functions": "persister"}, "a collection of function keys"),
     ],
 )
 def test_bad_names_are_refused_with_their_reason(overrides, reason):
@@ -585,11 +645,25 @@ def test_the_stack_alarms_on_every_rule_and_function(synth, env):
         assert json.dumps({"FunctionName": {"Ref": function}}) in watched, function
 
 
+def test_the_stack_gives_asynchronous_delivery_alarms_to_the_persister_only(synth, env):
+    names = [
+        a["Properties"]["AlarmName"]
+        for a in synth.resources(env, "AWS::CloudWatch::Alarm").values()
+    ]
+    delivery = {n for n in names if n.endswith(("-async-events-dropped", "-delivery-failures"))}
+    assert delivery == {
+        f"kahula-{env}-persister-async-events-dropped",
+        f"kahula-{env}-persister-destination-delivery-failures",
+    }
+    has_api = bool(synth.resources(env, "AWS::ApiGateway::RestApi"))
+    assert ({f"kahula-{env}-api-5xx", f"kahula-{env}-api-latency"} <= set(names)) == has_api
+
+
 def test_the_stack_conflicts_alarm_reads_what_its_function_emits(synth, env):
     alarm = next(
         a["Properties"]
         for a in synth.resources(env, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["AlarmName"].endswith("-conflicts")
+        if a["Properties"]["AlarmName"] == f"kahula-{env}-conflicts"
     )
     emitting = [
         f["Properties"]["Environment"]["Variables"]

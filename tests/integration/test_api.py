@@ -1,6 +1,8 @@
 """The HTTP API over real HTTP on 127.0.0.1: the real functions from the synthesized asset, over
 the local pipeline's moto (``make api``). Every status, read-after-write for 1,000 writes,
-concurrent POSTs of one id, throttling via injected DynamoDB faults, the README's curl lines."""
+concurrent POSTs of one id, throttling via injected DynamoDB faults, the README's curl lines;
+and the aggregate store's routes: every status, a race of appends with one If-Match,
+read-after-append, pagination, and the outbox publishing what an append committed."""
 
 from __future__ import annotations
 
@@ -183,9 +185,9 @@ def test_the_openapi_document_is_served(base):
     assert document == json.loads((ROOT / "docs" / "openapi.json").read_text())
 
 
-def _readme_curl_lines() -> list[tuple[str, int]]:
+def _readme_curl_lines(marker: str = "api-curl") -> list[tuple[str, int]]:
     text = (ROOT / "README.md").read_text()
-    block = text.split("<!-- api-curl:start -->")[1].split("<!-- api-curl:end -->")[0]
+    block = text.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0]
     lines = []
     for line in block.splitlines():
         match = re.match(r"(curl .*?)\s+# (\d{3})\b", line)
@@ -194,9 +196,10 @@ def _readme_curl_lines() -> list[tuple[str, int]]:
     return lines
 
 
-def test_the_readme_curl_examples_answer_as_documented(base):
-    lines = _readme_curl_lines()
-    assert len(lines) >= 5
+@pytest.mark.parametrize(("marker", "at_least"), [("api-curl", 5), ("aggregate-curl", 8)])
+def test_the_readme_curl_examples_answer_as_documented(base, marker, at_least):
+    lines = _readme_curl_lines(marker)
+    assert len(lines) >= at_least
     for command, expected in lines:
         argv = shlex.split(command.replace("$BASE", base)) + [
             "-o",
@@ -238,3 +241,143 @@ def test_make_api_prints_the_url_and_stops_cleanly_on_ctrl_c():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# ------------------------------------------------------------------------------ aggregates
+
+
+def _stream(base: str, aggregate_id: str, query: str = "") -> str:
+    return f"{base}/aggregates/{aggregate_id}/events{query}"
+
+
+def _append_body(*ids: str, event_type: str = "CartItemAdded") -> dict[str, Any]:
+    return {
+        "aggregate_type": "Cart",
+        "events": [{"event_type": event_type, "event_id": i, "data": {"sku": i}} for i in ids],
+    }
+
+
+def test_the_aggregate_routes_answer_every_status_over_http(base):
+    url = _stream(base, "it-cart-1")
+    create = {"If-None-Match": "*"}
+    # 404: no events yet
+    status, _, body = request(url)
+    assert status == 404 and body["error"]["code"] == "not_found"
+    # 201: created at version 1; the same request again (a redelivery): the same 201
+    status, headers, created = request(url, "POST", _append_body("c1-a"), create)
+    assert status == 201 and headers["ETag"] == '"1"' and created["version"] == 1
+    status, headers, again = request(url, "POST", _append_body("c1-a"), create)
+    assert status == 201 and headers["ETag"] == '"1"' and again["already_appended"] is True
+    # 412: a stale If-Match names both versions; 428: no precondition at all
+    request(url, "POST", _append_body("c1-b"), {"If-Match": '"1"'})
+    status, headers, body = request(url, "POST", _append_body("c1-x"), {"If-Match": '"1"'})
+    assert status == 412 and (body["expected_version"], body["actual_version"]) == (1, 2)
+    assert headers["ETag"] == '"2"'
+    status, _, body = request(url, "POST", _append_body("c1-y"))
+    assert status == 428 and body["error"]["code"] == "precondition_required"
+    # 400: a bad precondition, a bad body; 413: more events than one transaction holds
+    status, _, body = request(url, "POST", _append_body("c1-z"), {"If-Match": 'W/"2"'})
+    assert status == 400 and "weak tag" in body["error"]["message"]
+    status, _, body = request(url, "POST", b"{nope", {"If-Match": '"2"'})
+    assert status == 400 and body["error"]["code"] == "malformed_event"
+    many = _append_body(*(f"c1-{i}" for i in range(100)))
+    status, _, body = request(url, "POST", many, {"If-Match": '"2"'})
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+    # 200: the stream, ETag = the version
+    status, headers, body = request(url)
+    assert status == 200 and headers["ETag"] == '"2"'
+    assert [e["event_id"] for e in body["events"]] == ["c1-a", "c1-b"]
+    status, _, body = request(url + "?limit=0")
+    assert status == 400 and body["error"]["code"] == "malformed_request"
+
+
+def test_concurrent_appends_with_one_if_match_exactly_one_wins(base):
+    # GIVEN an aggregate at version 1 and 12 clients that all read it there
+    url = _stream(base, "it-cart-race")
+    request(url, "POST", _append_body("race-0"), {"If-None-Match": "*"})
+    barrier = threading.Barrier(12)
+
+    def append(i: int) -> int:
+        barrier.wait(timeout=TIMEOUT)
+        return request(url, "POST", _append_body(f"race-{i + 1}"), {"If-Match": '"1"'})[0]
+
+    # WHEN they all append at once with If-Match "1"
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = Counter(pool.map(append, range(12)))
+    # THEN exactly one wins, every other gets 412, and the stream holds exactly the winner
+    assert statuses == Counter({201: 1, 412: 11})
+    _, headers, body = request(url)
+    assert headers["ETag"] == '"2"' and [e["sequence_number"] for e in body["events"]] == [1, 2]
+
+
+def test_every_append_is_readable_at_once_and_pages_cover_the_stream(base):
+    # GIVEN 25 appends, each made with the ETag the previous read returned
+    url = _stream(base, "it-cart-pages")
+    status, headers, _ = request(url, "POST", _append_body("p-1"), {"If-None-Match": "*"})
+    for i in range(2, 26):
+        # read-after-append: the append just acknowledged is in the stream, ETag included
+        status, got, body = request(url + f"?from_version={i - 2}")
+        assert status == 200 and got["ETag"] == headers["ETag"] == f'"{i - 1}"'
+        assert body["events"][-1]["event_id"] == f"p-{i - 1}"
+        status, headers, _ = request(url, "POST", _append_body(f"p-{i}"), {"If-Match": got["ETag"]})
+        assert status == 201
+    # WHEN read 10 at a time, following `next`
+    seen, pages, following = [], 0, "?limit=10"
+    while following is not None:
+        status, _, body = request(
+            url + following if following.startswith("?") else base + following
+        )
+        assert status == 200
+        seen += [e["event_id"] for e in body["events"]]
+        following, pages = body["next"], pages + 1
+    # THEN every event once, in order, in 3 pages
+    assert seen == [f"p-{i}" for i in range(1, 26)] and pages == 3
+
+
+def test_a_committed_append_reaches_the_bus_and_is_persisted(base):
+    # GIVEN an append over HTTP WHEN it is committed THEN the outbox published it and the
+    # persister stored it under its event id, like any bus event
+    url = _stream(base, "it-cart-outbox")
+    status, _, _ = request(url, "POST", _append_body("outbox-1"), {"If-None-Match": "*"})
+    assert status == 201
+    status, _, stored = request(f"{base}/events/outbox-1")
+    assert status == 200 and stored["event_name"] == "CartItemAdded"
+
+
+@pytest.fixture
+def append_faults(server, monkeypatch):
+    """A FaultPlan on the aggregate writer's own DynamoDB client (TransactWriteItems)."""
+    _, api = server
+    assert api.aggregate_writer is not None, "dev's template has the aggregate routes"
+    client = api.aggregate_writer.modules["api.aggregates"].aggregate_store().dynamodb
+    no_sleep = types.SimpleNamespace(sleep=lambda _s: None, time=time.time)
+    monkeypatch.setattr(botocore.endpoint, "time", no_sleep)
+    installed: list[FaultPlan] = []
+
+    def install(plan: FaultPlan) -> FaultPlan:
+        client.meta.events.register("before-send.dynamodb.TransactWriteItems", plan.on_put_item)
+        installed.append(plan)
+        return plan
+
+    yield install
+    for plan in installed:
+        client.meta.events.unregister("before-send.dynamodb.TransactWriteItems", plan.on_put_item)
+
+
+def test_a_throttled_append_is_429_and_its_retry_is_appended(base, append_faults):
+    plan = append_faults(FaultPlan(throttle=1.0))
+    url = _stream(base, "it-cart-throttled")
+    status, headers, body = request(url, "POST", _append_body("t-1"), {"If-None-Match": "*"})
+    assert status == 429 and headers["Retry-After"] == "1"
+    assert body["error"]["code"] == "throttled"
+    plan.throttle = 0.0
+    status, _, _ = request(url, "POST", _append_body("t-1"), {"If-None-Match": "*"})
+    assert status == 201
+
+
+def test_an_append_dynamodb_fails_is_503(base, append_faults):
+    append_faults(FaultPlan(server_error=1.0))
+    url = _stream(base, "it-cart-5xx")
+    status, headers, body = request(url, "POST", _append_body("u-1"), {"If-None-Match": "*"})
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert body["error"]["code"] == "unavailable"

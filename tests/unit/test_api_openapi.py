@@ -33,10 +33,21 @@ def test_the_document_names_both_routes_and_every_status():
     assert paths["/events"]["post"]["requestBody"]["required"] is True
 
 
+def test_the_document_names_the_aggregate_routes_their_statuses_and_preconditions():
+    stream = json.loads(SHIPPED.read_text())["paths"]["/aggregates/{aggregate_id}/events"]
+    assert set(stream["post"]["responses"]) == {
+        "201", "400", "412", "413", "428", "429", "500", "503",
+    }  # fmt: skip
+    assert set(stream["get"]["responses"]) == {"200", "400", "404", "429", "500", "503"}
+    assert stream["post"]["requestBody"]["required"] is True
+    assert {p["name"] for p in stream["post"]["parameters"]} >= {"If-Match", "If-None-Match"}
+    assert {p["name"] for p in stream["get"]["parameters"]} >= {"from_version", "limit"}
+
+
 PROBE = """
 import json, os, sys, time
 os.environ.update(POWERTOOLS_SERVICE_NAME="s", POWERTOOLS_METRICS_NAMESPACE="n")
-import api.writer, api.reader
+import api.writer, api.reader, api.aggregate_writer, api.aggregate_reader
 print(json.dumps({m: m in sys.modules for m in ("pydantic", "boto3", "aws_xray_sdk")}))
 """
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import schema
 from .errors import (
     AggregateStoreError,
+    AppendTooLargeError,
     ConcurrencyError,
     InvalidEventError,
     InvalidPositionError,
@@ -33,6 +34,7 @@ __all__ = [
     "AggregateStore",
     "AggregateStoreError",
     "AppendResult",
+    "AppendTooLargeError",
     "ConcurrencyError",
     "InvalidEventError",
     "InvalidPositionError",

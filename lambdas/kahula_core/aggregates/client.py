@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import schema
 from .errors import (
     AggregateStoreError,
+    AppendTooLargeError,
     ConcurrencyError,
     InvalidEventError,
     InvalidPositionError,
@@ -459,7 +460,7 @@ class AggregateStore:
             item = self._item(record, now)
             size = _estimated_size(item)
             if size > MAX_ITEM_BYTES:
-                raise InvalidEventError(
+                raise AppendTooLargeError(
                     f"event {record.event.event_id!r} ({record.event.event_type}) is about "
                     f"{size} bytes stored; DynamoDB items hold at most {MAX_ITEM_BYTES}. Store "
                     "large payloads elsewhere (e.g. S3) and keep a reference in the event"
@@ -475,7 +476,7 @@ class AggregateStore:
                 }
             )
         if total > MAX_TRANSACTION_BYTES:
-            raise InvalidEventError(
+            raise AppendTooLargeError(
                 f"the events of this append are about {total} bytes; one DynamoDB transaction "
                 f"holds at most {MAX_TRANSACTION_BYTES}. Append fewer or smaller events"
             )

@@ -31,6 +31,12 @@ class TooManyEventsError(InvalidEventError):
         self.limit = limit
 
 
+class AppendTooLargeError(InvalidEventError):
+    """An event over DynamoDB's 400 KB item limit, or an append over its 4 MB transaction
+    limit: refused whole, nothing written. Keep large payloads elsewhere (S3) and a reference
+    in the event, or split the command."""
+
+
 class ConcurrencyError(AggregateStoreError):
     """Another writer appended first: the aggregate is not at the version you expected.
 
