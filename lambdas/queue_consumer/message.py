@@ -3,7 +3,8 @@
     {"tenant_id": "tenant-a", "event_id": "7b0c...", "event_type": "user.created",
      "payload": {...}, "created_at": "2026-11-22T05:40:36Z", "route": "default"}
 
-``tenant_id``, ``event_id`` and ``event_type`` are non-empty strings and ``payload`` is an
+``tenant_id``, ``event_id`` and ``event_type`` are non-empty strings (``tenant_id`` without
+``#``, which separates it from the event id in the keys) and ``payload`` is an
 object (required); ``created_at`` (an ISO-8601 time with an offset) and ``route`` are optional
 strings: an absent or empty one behaves as absent, the way the Go service's ``omitempty``
 fields do (created_at -> the processing time, route -> the configured route of the type).
@@ -22,6 +23,8 @@ from kahula_core.envelope import normalise_time
 from kahula_core.errors import InvalidTimestampError, MalformedEventError
 
 REQUIRED = ("tenant_id", "event_id", "event_type")
+#: Joins tenant_id to event_id (idempotency key, store unique_id) and to created_at (GSI key).
+KEY_SEPARATOR = "#"
 
 
 class UnreadableMessageError(MalformedEventError):
@@ -68,6 +71,13 @@ def parse_message(body: str) -> QueueMessage:
                 f"message field {key!r} is required (a non-empty string), got {got}"
             )
         values[key] = value
+    if KEY_SEPARATOR in values["tenant_id"]:
+        # tenant_id#event_id keys the idempotency table and the store, and tenant_id#created_at
+        # the ledger's GSI: a '#' in a tenant id would reach another tenant's keys.
+        raise UnreadableMessageError(
+            f"message field 'tenant_id' must not contain {KEY_SEPARATOR!r} (it separates the "
+            f"tenant from the event id in the keys), got {values['tenant_id'][:64]!r}"
+        )
     for key in ("tenant_id", "event_id"):
         # The pair keys the ledger (partition key; sort key with created_at).
         if len(values[key].encode("utf-8")) > spec.DYNAMODB_MAX_SORT_KEY_BYTES // 2:
