@@ -14,13 +14,13 @@ dead-letter queue with that reason (it cannot be recorded in a tenant's ledger w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from kahula_core import spec
 from kahula_core.envelope import normalise_time
 from kahula_core.errors import InvalidTimestampError, MalformedEventError
+from kahula_core.json_text import UnparsableJsonError, parse_json
 
 REQUIRED = ("tenant_id", "event_id", "event_type")
 #: Joins tenant_id to event_id (idempotency key, store unique_id) and to created_at (GSI key).
@@ -55,8 +55,8 @@ def _optional_string(envelope: dict[str, Any], key: str) -> str | None:
 def parse_message(body: str) -> QueueMessage:
     """The envelope of one SQS message body, validated."""
     try:
-        envelope = json.loads(body)
-    except (json.JSONDecodeError, TypeError) as exc:
+        envelope = parse_json(body)
+    except UnparsableJsonError as exc:
         raise UnreadableMessageError(f"message body is not JSON: {exc}") from None
     if not isinstance(envelope, dict):
         raise UnreadableMessageError(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from queue_consumer.message import UnreadableMessageError, parse_message
-from queue_consumer.process import process_message
+from queue_consumer.process import Received, process_message
 
 from tests.unit.test_queue_consumer import Fifo, fifo, message  # noqa: F401 - the fixture
 
@@ -39,3 +39,32 @@ def test_one_tenant_cannot_take_another_tenants_event_keys(fifo: Fifo) -> None: 
     assert entry["sk"]["S"] == "2026-02-02T00:00:00.000000Z#b#c"
     assert fifo.base.item("a#b#c")["source"]["S"] == "tenant.a"
     assert fifo.base.conflicts() == []
+
+
+def _dead_letter_reasons(fifo: Fifo) -> list[str]:  # noqa: F811
+    return [m["MessageAttributes"]["reason"]["StringValue"] for m in fifo.dead_letters()]
+
+
+@pytest.mark.parametrize(
+    ("payload_text", "reason"),
+    [
+        ("1" * 5000, "message body is not JSON: an integer of more than 4300 digits"),
+        ("[" * 100_000 + "]" * 100_000, "message body is not JSON: nested too deeply"),
+    ],
+    ids=["an integer of 5,000 digits", "100,000 nested arrays"],
+)
+def test_a_body_the_json_parser_cannot_hold_goes_to_the_dlq_with_its_reason(
+    fifo: Fifo,  # noqa: F811
+    payload_text: str,
+    reason: str,
+) -> None:
+    # GIVEN a body Python's json module refuses with ValueError or RecursionError, not a
+    # JSONDecodeError
+    body = '{"tenant_id": "t", "event_id": "e", "event_type": "monitoring", "payload": {"n": '
+    received = Received(message_id="m-1", body=body + payload_text + "}}", group_id="t")
+    # WHEN it is processed
+    result = process_message(received, fifo.consumer)
+    # THEN it is refused to the DLQ with the reason (not retried until the receive limit)
+    assert result.status == "UNREADABLE"
+    (dead,) = _dead_letter_reasons(fifo)
+    assert dead.startswith(reason)
