@@ -1,0 +1,43 @@
+"""The Kinesis door under hostile and unlucky records: each is stored, or quarantined with its
+reason without blocking its shard; none is stored as the platform."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.unit.stream_records import kinesis_record
+from tests.unit.test_stream_consumer import consume, stream  # noqa: F401 - the fixture
+
+
+def quarantined(aws) -> list[dict]:
+    messages = aws.sqs.receive_message(QueueUrl=aws.quarantine_url, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+@pytest.mark.parametrize(
+    ("message_text", "reason"),
+    [
+        ("1" * 5000, "record data is not JSON: an integer of more than 4300 digits"),
+        ("[" * 100_000 + "]" * 100_000, "record data is not JSON: nested too deeply"),
+    ],
+    ids=["an integer of 5,000 digits", "100,000 nested arrays"],
+)
+def test_data_the_json_parser_cannot_hold_is_quarantined_without_blocking_the_shard(
+    stream,  # noqa: F811
+    message_text: str,
+    reason: str,
+) -> None:
+    # GIVEN a record json.loads refuses with ValueError or RecursionError, then a good one
+    hostile = kinesis_record(
+        None, 1, raw=b'{"eventId": "h-1", "message": {"n": ' + message_text.encode() + b"}}"
+    )
+    good = kinesis_record({"eventId": "g-1", "message": {"n": 1}}, 2)
+    # WHEN the batch is consumed
+    response = consume(hostile, good)
+    # THEN the hostile record is quarantined with the reason and the good one is stored
+    assert response == {"batchItemFailures": []}
+    (kept,) = quarantined(stream)
+    assert kept["reason"].startswith(reason)
+    assert stream.item("g-1") is not None
