@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from kahula_core.follow_ups import follow_up_id
 
+from tests.moto_resources import FOLLOW_UP_SOURCE
 from tests.unit.stream_records import kinesis_record
 from tests.unit.test_stream_consumer import consume, stream  # noqa: F401 - the fixture
 
@@ -41,3 +43,21 @@ def test_data_the_json_parser_cannot_hold_is_quarantined_without_blocking_the_sh
     (kept,) = quarantined(stream)
     assert kept["reason"].startswith(reason)
     assert stream.item("g-1") is not None
+
+
+def test_a_record_claiming_the_platforms_follow_up_source_is_quarantined(stream) -> None:  # noqa: F811
+    # GIVEN a record in the platform's envelope under the persister's follow-up source, taking
+    # the id the follow-up of a real event will have
+    fid = follow_up_id("ValidatableEvent", "order-1")
+    forged = {
+        "source": FOLLOW_UP_SOURCE,
+        "detail-type": "ValidatableEvent",
+        "detail": {"metadata": {"event_id": fid}, "forged": True},
+    }
+    # WHEN it is consumed
+    response = consume(kinesis_record(forged, 1))
+    # THEN it is quarantined with the reason and nothing is stored under the follow-up's id
+    assert response == {"batchItemFailures": []}
+    (kept,) = quarantined(stream)
+    assert "is reserved for the platform" in kept["reason"]
+    assert stream.item(fid) is None
