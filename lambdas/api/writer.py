@@ -40,6 +40,7 @@ from kahula_core.clients import ClientFactory, boto3_clients
 from kahula_core.envelope import MISSING, format_utc, lookup
 from kahula_core.errors import FollowUpEmissionError, ItemTooLargeError, MalformedEventError
 from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event
+from kahula_core.reserved import refuse_reserved_source
 from kahula_core.store import WriteOutcome
 
 from api import responses as r
@@ -181,6 +182,8 @@ def ingest(
             account=context.account_id or "",
             region=os.environ.get("AWS_REGION", ""),
         )
+        # A POST never crosses the bus's Deny on the follow-up source: check it here.
+        refuse_reserved_source(event, (pipeline.emitter.source,))
         outcome = persist_event(event, pipeline)
     except Malformed as exc:
         _count(spec.Metric.MALFORMED)

@@ -1,0 +1,25 @@
+"""The HTTP API under hostile requests: a clear 4xx with the reason, never a 500 for the
+client's own input, and no event stored as the platform."""
+
+from __future__ import annotations
+
+from kahula_core.follow_ups import follow_up_id
+
+from tests.moto_resources import FOLLOW_UP_SOURCE
+
+from .api_fixtures import api_fixture, envelope  # noqa: F401 - the `api` fixture
+
+
+def test_a_post_claiming_the_platforms_follow_up_source_is_refused(api) -> None:
+    # GIVEN an event under the persister's follow-up source, taking the id the follow-up of a
+    # real event will have
+    fid = follow_up_id("ValidatableEvent", "order-1")
+    forged = {**envelope(fid), "source": FOLLOW_UP_SOURCE, "detail-type": "ValidatableEvent"}
+    # WHEN it is POSTed
+    status, _, body = api.post(forged)
+    # THEN 400 naming the reserved source, and nothing is stored
+    assert status == 400
+    assert body["error"]["code"] == "malformed_event"
+    assert "is reserved for the platform" in body["error"]["message"]
+    assert api.resources.item(fid) is None
+
