@@ -39,6 +39,7 @@ from kahula_core import spec
 from kahula_core.clients import ClientFactory, boto3_clients
 from kahula_core.envelope import MISSING, format_utc, lookup
 from kahula_core.errors import FollowUpEmissionError, ItemTooLargeError, MalformedEventError
+from kahula_core.json_text import UnparsableJsonError, parse_json
 from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event
 from kahula_core.reserved import refuse_reserved_source
 from kahula_core.store import WriteOutcome
@@ -103,8 +104,8 @@ def event_from_request(
     if not raw.strip():
         raise Malformed("the body is empty: send one event as a JSON object")
     try:
-        envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        envelope = parse_json(raw)
+    except UnparsableJsonError as exc:
         raise Malformed(f"the body is not JSON: {exc}") from None
     if not isinstance(envelope, dict):
         raise Malformed(f"the body must be a JSON object, got {type(envelope).__name__}")

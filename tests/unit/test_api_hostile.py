@@ -23,3 +23,12 @@ def test_a_post_claiming_the_platforms_follow_up_source_is_refused(api) -> None:
     assert "is reserved for the platform" in body["error"]["message"]
     assert api.resources.item(fid) is None
 
+
+def test_a_body_nested_too_deeply_to_parse_is_a_400_not_a_500(api) -> None:
+    # GIVEN a body of 100,000 nested arrays (json.loads raises RecursionError)
+    body = b'{"source": "a.b", "detail-type": "T", "detail": ' + b"[" * 100_000 + b"]" * 100_000
+    # WHEN it is POSTed
+    status, _, answer = api.post(body + b"}")
+    # THEN 400 with the reason
+    assert status == 400
+    assert answer["error"]["message"] == "the body is not JSON: nested too deeply to parse"
