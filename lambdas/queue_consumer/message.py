@@ -78,8 +78,9 @@ def parse_message(body: str) -> QueueMessage:
             f"message field 'tenant_id' must not contain {KEY_SEPARATOR!r} (it separates the "
             f"tenant from the event id in the keys), got {values['tenant_id'][:64]!r}"
         )
-    for key in ("tenant_id", "event_id"):
-        # The pair keys the ledger (partition key; sort key with created_at).
+    for key in REQUIRED:
+        # tenant_id and event_id key the ledger (partition key; sort key with created_at);
+        # event_type is bounded likewise so the ledger item's size is its payload's (plus ~4 KB).
         if len(values[key].encode("utf-8")) > spec.DYNAMODB_MAX_SORT_KEY_BYTES // 2:
             raise UnreadableMessageError(
                 f"message field {key!r} is longer than {spec.DYNAMODB_MAX_SORT_KEY_BYTES // 2} "
@@ -96,11 +97,17 @@ def parse_message(body: str) -> QueueMessage:
             created_at = normalise_time(created_text)
         except InvalidTimestampError as exc:
             raise UnreadableMessageError(str(exc).replace("'time'", "'created_at'")) from None
+    route = _optional_string(envelope, "route")
+    if route is not None and len(route.encode("utf-8")) > spec.DYNAMODB_MAX_SORT_KEY_BYTES // 2:
+        raise UnreadableMessageError(
+            f"message field 'route' is longer than {spec.DYNAMODB_MAX_SORT_KEY_BYTES // 2} "
+            "bytes (UTF-8)"
+        )
     return QueueMessage(
         tenant_id=values["tenant_id"],
         event_id=values["event_id"],
         event_type=values["event_type"],
         payload=payload,
         created_at=created_at,
-        route=_optional_string(envelope, "route"),
+        route=route,
     )

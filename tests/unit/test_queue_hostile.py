@@ -68,3 +68,33 @@ def test_a_body_the_json_parser_cannot_hold_goes_to_the_dlq_with_its_reason(
     assert result.status == "UNREADABLE"
     (dead,) = _dead_letter_reasons(fifo)
     assert dead.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["event_type", "route"],
+)
+def test_an_oversized_event_type_or_route_is_refused_naming_the_field(field: str) -> None:
+    # GIVEN an envelope whose event_type or route is 200 KB (with a 300 KB payload, the ledger
+    # item would pass DynamoDB's 400 KB although the payload alone is under the inline limit)
+    envelope = {"tenant_id": "t", "event_id": "e", "event_type": "monitoring", "payload": {}}
+    envelope[field] = "x" * 200_000
+    # WHEN it is parsed
+    # THEN it is refused, naming the field and its limit
+    with pytest.raises(UnreadableMessageError, match=f"'{field}' is longer than"):
+        parse_message(json.dumps(envelope))
+
+
+def test_a_schema_reason_quoting_a_huge_key_is_recorded_shortened(fifo: Fifo) -> None:  # noqa: F811
+    # GIVEN a monitoring payload of ~300 KB whose invalid label key is 100 KB: the validator's
+    # reason quotes the key's path
+    labels = {"k" * 100_000: 5, "pad": "p" * 230_000}
+    payload = {"timestamp": "2026-11-22T00:00:00Z", "level": "INFO", "message": "m"}
+    received = message("monitoring", {**payload, "labels": labels})
+    # WHEN it is processed
+    result = process_message(received, fifo.consumer)
+    # THEN it is INVALID in the ledger, its reason bounded (not an item DynamoDB refuses)
+    assert (result.status, result.recorded) == ("INVALID", True)
+    (entry,) = fifo.ledger()
+    assert entry["reason"]["S"].endswith("must be string")
+    assert len(entry["reason"]["S"]) <= 1024
