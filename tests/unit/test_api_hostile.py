@@ -3,7 +3,11 @@ client's own input, and no event stored as the platform."""
 
 from __future__ import annotations
 
+from api import reader
+from botocore.exceptions import ClientError
+from kahula_core import spec
 from kahula_core.follow_ups import follow_up_id
+from kahula_core.reader import EventReader
 
 from tests.moto_resources import FOLLOW_UP_SOURCE
 
@@ -32,3 +36,32 @@ def test_a_body_nested_too_deeply_to_parse_is_a_400_not_a_500(api) -> None:
     # THEN 400 with the reason
     assert status == 400
     assert answer["error"]["message"] == "the body is not JSON: nested too deeply to parse"
+
+
+class KeyCheckingDynamoDB:
+    """moto's client, refusing a key over 2,048 bytes the way DynamoDB does (moto does not)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def get_item(self, **request):
+        key = request["Key"]["unique_id"]["S"]
+        if not key or len(key.encode("utf-8")) > spec.DYNAMODB_MAX_PARTITION_KEY_BYTES:
+            error = {"Code": "ValidationException", "Message": "Size of hashkey has exceeded"}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "G")
+        return self._client.get_item(**request)
+
+
+def test_a_get_of_an_id_longer_than_any_key_is_a_404_not_a_500(api) -> None:
+    # GIVEN DynamoDB, which refuses a GetItem whose key is over 2,048 bytes
+    checking = KeyCheckingDynamoDB(api.resources.dynamodb)
+    reader.use_reader(
+        EventReader(
+            dynamodb=lambda: checking, s3=lambda: api.resources.s3, table_name=api.resources.table
+        )
+    )
+    # WHEN a client GETs an id of 3,000 bytes (no event can have it: the writer refuses it)
+    status, _, body = api.get("/events/" + "x" * 3000)
+    # THEN 404, the same answer as for any id that holds no event
+    assert status == 404
+    assert body["error"]["code"] == "not_found"
