@@ -22,6 +22,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..attributes import checked_number
+from ..errors import UnstorableValueError
 from . import schema
 from .errors import (
     AggregateStoreError,
@@ -686,20 +688,20 @@ def _attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
 
 
 def _number(value: int | float | Decimal, path: str) -> str:
+    """The number as DynamoDB stores it, after the core's precision and range checks (38
+    significant digits, 1E-130 to 1E+125): what DynamoDB would refuse never reaches it."""
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidEventError(f"{path}: {value} is not a number DynamoDB can store")
         value = Decimal(repr(value))
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidEventError(f"{path}: {value} is not a number DynamoDB can store")
-        digits = len(value.normalize().as_tuple().digits)
-        if digits > 38:
-            raise InvalidEventError(f"{path}: more than 38 significant digits")
-        return str(value)
-    if len(str(abs(value)).rstrip("0")) > 38:
-        raise InvalidEventError(f"{path}: more than 38 significant digits")
-    return str(value)
+    elif not isinstance(value, Decimal):
+        value = Decimal(value)  # exact for any int, with no str() digit limit
+    if not value.is_finite():
+        raise InvalidEventError(f"{path}: {value} is not a number DynamoDB can store")
+    try:
+        return checked_number(value, path)
+    except UnstorableValueError as exc:
+        raise InvalidEventError(str(exc)) from None
 
 
 def _plain(attribute: Mapping[str, Any]) -> Any:

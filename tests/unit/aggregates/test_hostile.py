@@ -1,0 +1,47 @@
+"""The aggregate client under hostile event data: what DynamoDB cannot hold is refused before
+the call with InvalidEventError naming where, never sent and reported as a retryable failure,
+and nothing is silently dropped."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from kahula_core.aggregates import NewEvent
+from kahula_core.aggregates.client import AggregateStore
+from kahula_core.aggregates.errors import InvalidEventError
+
+
+class NoCalls:
+    """A DynamoDB client that fails the test if the client calls it at all."""
+
+    def transact_write_items(self, **request: Any) -> Any:
+        raise AssertionError("DynamoDB was called for data it cannot hold")
+
+
+@pytest.fixture
+def offline() -> AggregateStore:
+    return AggregateStore(table_name="t", dynamodb=NoCalls(), clock=lambda: 1_795_000_000_000)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (Decimal("1234567890123456789012345678901234567890"), "significant digits"),
+        (10**200, "outside DynamoDB's range"),
+        (1e200, "outside DynamoDB's range"),
+        (Decimal("1e-200"), "outside DynamoDB's range"),
+        (10**5000 + 1, "significant digits"),
+    ],
+    ids=["40-digit Decimal", "int 1E200", "float 1E200", "Decimal 1E-200", "5,001-digit int"],
+)
+def test_a_number_dynamodb_cannot_hold_is_refused_before_the_call(
+    offline: AggregateStore, value: Any, reason: str
+) -> None:
+    # GIVEN event data holding a number outside DynamoDB's precision or range
+    event = NewEvent("Priced", {"amount": value})
+    # WHEN it is appended
+    # THEN InvalidEventError names the field and why, and DynamoDB is never called
+    with pytest.raises(InvalidEventError, match=rf"data\.amount: .*{reason}"):
+        offline.append("order-1", "Order", [event], expected_version=0)
