@@ -661,7 +661,30 @@ def _check_limit(limit: object) -> None:
 def _map(what: str, value: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidEventError(f"event {what} must be a mapping, got {type(value).__name__}")
-    return {"M": {str(k): _attribute(v, f"{what}.{k}", 1) for k, v in value.items()}}
+    return {"M": _members(value, what, 1)}
+
+
+def _members(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
+    """A mapping's members as a map's: keys made strings, each once and non-empty."""
+    members: dict[str, Any] = {}
+    for k, v in value.items():
+        key = str(k)
+        if not key:
+            raise InvalidEventError(f"{path}: map keys must be non-empty (DynamoDB refuses '')")
+        if not key.isascii() and _has_surrogate(key):
+            raise InvalidEventError(f"{path}: key holds a lone surrogate, not valid Unicode")
+        if key in members:
+            raise InvalidEventError(f"{path}: two keys become {key!r}; one value would be lost")
+        members[key] = _attribute(v, f"{path}.{key}", depth)
+    return members
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
@@ -672,13 +695,15 @@ def _attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
+        if not value.isascii() and _has_surrogate(value):
+            raise InvalidEventError(f"{path}: text holds a lone surrogate, not valid Unicode")
         return {"S": value}
     if isinstance(value, bytes | bytearray):
         return {"B": bytes(value)}
     if isinstance(value, int | float | Decimal):
         return {"N": _number(value, path)}
     if isinstance(value, Mapping):
-        return {"M": {str(k): _attribute(v, f"{path}.{k}", depth + 1) for k, v in value.items()}}
+        return {"M": _members(value, path, depth + 1)}
     if isinstance(value, list | tuple):
         return {"L": [_attribute(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]}
     raise InvalidEventError(

@@ -45,3 +45,26 @@ def test_a_number_dynamodb_cannot_hold_is_refused_before_the_call(
     # THEN InvalidEventError names the field and why, and DynamoDB is never called
     with pytest.raises(InvalidEventError, match=rf"data\.amount: .*{reason}"):
         offline.append("order-1", "Order", [event], expected_version=0)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({1: "a", "1": "b"}, r"data: two keys become '1'"),
+        ({"inner": {2: "a", "2": "b"}}, r"data\.inner: two keys become '2'"),
+        ({"": 1}, r"data: map keys must be non-empty"),
+        ({"note": "\ud800"}, r"data\.note: text holds a lone surrogate"),
+        ({"\udc00": 1}, r"data: key holds a lone surrogate"),
+    ],
+    ids=["colliding keys", "colliding nested keys", "empty key", "lone surrogate", "key surrogate"],
+)
+def test_data_a_map_cannot_hold_as_given_is_refused_not_silently_changed(
+    offline: AggregateStore, data: dict[Any, Any], reason: str
+) -> None:
+    # GIVEN event data whose keys collide once made strings (one value would be dropped), an
+    # empty key, or text that is not valid Unicode
+    event = NewEvent("Noted", data)
+    # WHEN it is appended
+    # THEN InvalidEventError says where and why, and DynamoDB is never called
+    with pytest.raises(InvalidEventError, match=reason):
+        offline.append("order-1", "Order", [event], expected_version=0)
