@@ -163,6 +163,16 @@ class BatchConsumer:
                 f"record {view.record_id} waits: an earlier record of {view.scope} failed"
             )
         try:
+            result = self._store_or_quarantine(record, view)
+        except Exception:
+            # Whatever failed (the store, or the quarantine itself), the rest of the scope waits.
+            self._failed_scopes.add(view.scope)
+            raise
+        self.results.append(result)
+        return result
+
+    def _store_or_quarantine(self, record: Mapping[str, Any], view: RecordView) -> RecordResult:
+        try:
             event = self.to_event(record)
             outcome = persist_event(event, self.pipeline)
         except MalformedEventError as exc:
@@ -172,15 +182,9 @@ class BatchConsumer:
                 coordinates=view.coordinates,
                 data=view.data,
             )
-            result = RecordResult(view.record_id, quarantined=str(exc))
-        except Exception:
-            self._failed_scopes.add(view.scope)
-            raise
-        else:
-            result = RecordResult(view.record_id, outcome=outcome)
-            self._lines.append((view.record_id, event))
-        self.results.append(result)
-        return result
+            return RecordResult(view.record_id, quarantined=str(exc))
+        self._lines.append((view.record_id, event))
+        return RecordResult(view.record_id, outcome=outcome)
 
     def finish(self) -> list[str]:
         """Archive the stored events; the record ids to report as failures (archive refused)."""

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 from kahula_core.follow_ups import follow_up_id
+from stream_consumer import handler
 
 from tests.moto_resources import FOLLOW_UP_SOURCE
-from tests.unit.stream_records import kinesis_record
+from tests.unit.stream_records import kinesis_record, sequence_of
 from tests.unit.test_stream_consumer import consume, stream  # noqa: F401 - the fixture
 
 
@@ -61,3 +63,25 @@ def test_a_record_claiming_the_platforms_follow_up_source_is_quarantined(stream)
     (kept,) = quarantined(stream)
     assert "is reserved for the platform" in kept["reason"]
     assert stream.item(fid) is None
+
+
+def test_a_quarantine_that_fails_holds_the_rest_of_the_shard_untouched(stream) -> None:  # noqa: F811
+    # GIVEN a malformed record, then a good one, and SQS failing the quarantine send
+    records = [kinesis_record(None, 1, raw=b"not json"), kinesis_record({"message": {}}, 2)]
+    consumer = handler.consumer()
+    sqs = consumer.quarantine._sqs()
+
+    def unavailable(**request):
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "SendMessage")
+
+    sqs.send_message = unavailable
+    # WHEN the batch is consumed
+    response = consume(*records)
+    # THEN both are reported for redelivery and the good one was never written (order kept:
+    # Lambda redelivers from the first failure, so it would otherwise be written twice, and
+    # before the record ahead of it)
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": sequence_of(records[0])},
+        {"itemIdentifier": sequence_of(records[1])},
+    ]
+    assert stream.items() == []
