@@ -7,6 +7,7 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
+from kahula_core import spec
 from kahula_core.follow_ups import follow_up_id
 from stream_consumer import handler
 
@@ -85,3 +86,29 @@ def test_a_quarantine_that_fails_holds_the_rest_of_the_shard_untouched(stream) -
         {"itemIdentifier": sequence_of(records[1])},
     ]
     assert stream.items() == []
+
+
+def test_a_record_too_large_for_the_archive_is_quarantined_before_it_is_stored(stream) -> None:  # noqa: F811
+    # GIVEN Firehose, which refuses a whole PutRecordBatch holding a record over 1,000 KiB
+    firehose = handler.consumer().archive._firehose()
+    real_put = firehose.put_record_batch
+
+    def put_record_batch(**request):
+        if any(len(r["Data"]) > spec.FIREHOSE_MAX_RECORD_BYTES for r in request["Records"]):
+            error = {"Code": "ValidationException", "Message": "Member must have length <= 1024000"}
+            raise ClientError({"Error": error}, "PutRecordBatch")
+        return real_put(**request)
+
+    firehose.put_record_batch = put_record_batch
+    # ... and a record of 1,030,000 bytes (Kinesis takes 1 MiB), then a small one
+    big = kinesis_record({"eventId": "big-1", "message": {"blob": "x" * 1_030_000}}, 1)
+    small = kinesis_record({"eventId": "small-1", "message": {"n": 1}}, 2)
+    # WHEN the batch is consumed
+    response = consume(big, small)
+    # THEN the big one is quarantined with the reason and not stored (it could never be
+    # archived), the small one is stored, and the batch is not failed
+    assert response == {"batchItemFailures": []}
+    (kept,) = quarantined(stream)
+    assert "Firehose's record limit" in kept["reason"]
+    assert stream.item("big-1") is None
+    assert stream.item("small-1") is not None
