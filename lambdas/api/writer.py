@@ -77,9 +77,18 @@ class Archive:
         self._client = firehose
         self.stream_name = stream_name
 
+    @staticmethod
+    def line(event: Mapping[str, Any]) -> bytes:
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def too_large(self, event: Mapping[str, Any]) -> int | None:
+        """The line's size when Firehose would refuse it (over its record limit), else None."""
+        size = len(self.line(event)) if self.stream_name else 0
+        return size if size > spec.FIREHOSE_MAX_RECORD_BYTES else None
+
     def put(self, event: Mapping[str, Any]) -> None:
         if self.stream_name:
-            data = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            data = self.line(event)
             self._client().put_record(DeliveryStreamName=self.stream_name, Record={"Data": data})
 
 
@@ -185,6 +194,16 @@ def ingest(
         )
         # A POST never crosses the bus's Deny on the follow-up source: check it here.
         refuse_reserved_source(event, (pipeline.emitter.source,))
+        line_size = archive.too_large(event)
+        if line_size is not None:
+            # Checked before the write: stored, it could never be archived.
+            return r.error(
+                413,
+                "payload_too_large",
+                f"the event is {line_size} bytes as an archive line, over Firehose's record "
+                f"limit of {spec.FIREHOSE_MAX_RECORD_BYTES} bytes",
+                _request_id(),
+            )
         outcome = persist_event(event, pipeline)
     except Malformed as exc:
         _count(spec.Metric.MALFORMED)

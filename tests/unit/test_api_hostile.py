@@ -65,3 +65,16 @@ def test_a_get_of_an_id_longer_than_any_key_is_a_404_not_a_500(api) -> None:
     # THEN 404, the same answer as for any id that holds no event
     assert status == 404
     assert body["error"]["code"] == "not_found"
+
+
+def test_an_event_too_large_for_the_archive_is_a_413_before_it_is_stored(api) -> None:
+    # GIVEN a body under the API's 1 MiB whose archive line passes Firehose's 1,000 KiB record
+    # limit (Firehose would refuse the PutRecord after the item was stored)
+    body = envelope("big-1", blob="x" * 1_030_000)
+    # WHEN it is POSTed
+    status, _, answer = api.post(body)
+    # THEN 413 naming the archive's limit, and nothing is stored or archived
+    assert status == 413
+    assert "Firehose's record limit" in answer["error"]["message"]
+    assert api.resources.item("big-1") is None
+    assert api.archive.records == []
