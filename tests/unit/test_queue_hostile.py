@@ -98,3 +98,20 @@ def test_a_schema_reason_quoting_a_huge_key_is_recorded_shortened(fifo: Fifo) ->
     (entry,) = fifo.ledger()
     assert entry["reason"]["S"].endswith("must be string")
     assert len(entry["reason"]["S"]) <= 1024
+
+
+def test_a_ready_event_too_large_for_the_archive_goes_to_the_dlq_before_any_write(
+    fifo: Fifo,  # noqa: F811
+) -> None:
+    # GIVEN a valid message whose archive line passes Firehose's 1,000 KiB record limit (the
+    # queue takes 1 MiB): Firehose would refuse it after the ledger and store writes
+    payload = {"timestamp": "2026-11-22T00:00:00Z", "level": "INFO", "message": "m"}
+    payload["labels"] = {f"k{i}": "v" * 1000 for i in range(1030)}
+    # WHEN it is processed
+    result = process_message(message("monitoring", payload), fifo.consumer)
+    # THEN it is refused to the DLQ naming the limit, with nothing written anywhere
+    assert result.status == "REFUSED"
+    (reason,) = _dead_letter_reasons(fifo)
+    assert "Firehose's record limit" in reason
+    assert fifo.ledger() == []
+    assert fifo.base.items() == []
