@@ -225,13 +225,22 @@ def _record(received: Received, message: QueueMessage, consumer: Consumer) -> Re
         reason=verdict.reason,
         schema_version=verdict.schema_version,
     )
+    recorded = consumer.ledger.record(entry)
     result = Result(
         status,
-        recorded=consumer.ledger.record(entry),
+        recorded=bool(recorded),
         reason=verdict.reason,
         tenant_id=message.tenant_id,
         event_id=message.event_id,
     )
+    if status == READY and not recorded and recorded.existing_status == INVALID:
+        # The ledger's entry stands: the store never holds an event its ledger calls INVALID.
+        result.status = INVALID
+        result.reason = (
+            "event id already recorded INVALID for this tenant; a later message cannot change "
+            "it (send the corrected event under a new event_id)"
+        )
+        return result
     if status == READY:
         # Also on a duplicate: the attempt that wrote the ledger may have crashed before this;
         # the store's conditional put makes the second write a no-op.

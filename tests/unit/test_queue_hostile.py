@@ -115,3 +115,18 @@ def test_a_ready_event_too_large_for_the_archive_goes_to_the_dlq_before_any_writ
     assert "Firehose's record limit" in reason
     assert fifo.ledger() == []
     assert fifo.base.items() == []
+
+
+def test_a_valid_message_reusing_an_invalid_entrys_event_id_is_not_stored(fifo: Fifo) -> None:  # noqa: F811
+    # GIVEN tenant-a's event e1 recorded INVALID (no email)
+    first = process_message(message(payload={"id": "1"}), fifo.consumer)
+    assert first.status == "INVALID"
+    # WHEN another message reuses e1 with a valid payload (a retry by a "fixed" producer)
+    again = process_message(message(), fifo.consumer)
+    # THEN the ledger's entry stands: the message is a duplicate of an INVALID entry, and the
+    # store does not hold an event its tenant ledger records as INVALID
+    assert (again.status, again.recorded) == ("INVALID", False)
+    assert "already recorded INVALID" in (again.reason or "")
+    (entry,) = fifo.ledger()
+    assert entry["status"]["S"] == "INVALID"
+    assert fifo.base.items() == []
