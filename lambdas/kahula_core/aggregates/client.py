@@ -265,6 +265,17 @@ class AggregateStore:
     ) -> list[RecordedEvent]:
         """The aggregate's events with sequence numbers above ``from_version``, in order,
         read strongly consistently (every page)."""
+        if (
+            isinstance(from_version, bool)
+            or not isinstance(from_version, int)
+            or not 0 <= from_version <= schema.MAX_SEQUENCE_NUMBER
+        ):
+            raise InvalidEventError(
+                f"from_version must be an integer 0..{schema.MAX_SEQUENCE_NUMBER}, "
+                f"got {from_version!r}"
+            )
+        if limit is not None:
+            _check_limit(limit)
         return list(self.iter_events(aggregate_id, gt=from_version, limit=limit))
 
     def iter_events(

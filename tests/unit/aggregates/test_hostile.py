@@ -68,3 +68,34 @@ def test_data_a_map_cannot_hold_as_given_is_refused_not_silently_changed(
     # THEN InvalidEventError says where and why, and DynamoDB is never called
     with pytest.raises(InvalidEventError, match=reason):
         offline.append("order-1", "Order", [event], expected_version=0)
+
+
+class NoQueries:
+    def transact_write_items(self, **request: Any) -> Any:
+        raise AssertionError("unexpected write")
+
+    def query(self, **request: Any) -> Any:
+        raise AssertionError("DynamoDB was queried with a version or limit it would refuse")
+
+
+@pytest.mark.parametrize(
+    ("from_version", "limit", "reason"),
+    [
+        ("1", None, "from_version must be an integer"),
+        (True, None, "from_version must be an integer"),
+        (-1, None, "from_version must be an integer"),
+        (10**40, None, "from_version must be an integer"),
+        (0, 0, "limit must be a positive integer"),
+        (0, -3, "limit must be a positive integer"),
+    ],
+)
+def test_a_read_with_a_version_or_limit_dynamodb_would_refuse_names_the_argument(
+    from_version: Any, limit: Any, reason: str
+) -> None:
+    # GIVEN a read whose from_version or limit DynamoDB would refuse (a ValidationException the
+    # client reports as "check the table name, the function's permissions")
+    store = AggregateStore(table_name="t", dynamodb=NoQueries())
+    # WHEN it is made
+    # THEN InvalidEventError names the argument, and DynamoDB is never called
+    with pytest.raises(InvalidEventError, match=reason):
+        store.read("order-1", from_version, limit=limit)
