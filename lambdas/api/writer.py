@@ -38,7 +38,9 @@ from kahula_core import spec
 from kahula_core.clients import ClientFactory, boto3_clients
 from kahula_core.envelope import MISSING, format_utc, lookup
 from kahula_core.errors import FollowUpEmissionError, ItemTooLargeError, MalformedEventError
+from kahula_core.json_text import UnparsableJsonError, parse_json
 from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event
+from kahula_core.reserved import refuse_reserved_source
 from kahula_core.store import WriteOutcome
 
 from api import responses as r
@@ -66,9 +68,18 @@ class Archive:
         self._client = firehose
         self.stream_name = stream_name
 
+    @staticmethod
+    def line(event: Mapping[str, Any]) -> bytes:
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def too_large(self, event: Mapping[str, Any]) -> int | None:
+        """The line's size when Firehose would refuse it (over its record limit), else None."""
+        size = len(self.line(event)) if self.stream_name else 0
+        return size if size > spec.FIREHOSE_MAX_RECORD_BYTES else None
+
     def put(self, event: Mapping[str, Any]) -> None:
         if self.stream_name:
-            data = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            data = self.line(event)
             self._client().put_record(DeliveryStreamName=self.stream_name, Record={"Data": data})
 
 
@@ -93,8 +104,8 @@ def event_from_request(
     if not raw.strip():
         raise Malformed("the body is empty: send one event as a JSON object")
     try:
-        envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        envelope = parse_json(raw)
+    except UnparsableJsonError as exc:
         raise Malformed(f"the body is not JSON: {exc}") from None
     if not isinstance(envelope, dict):
         raise Malformed(f"the body must be a JSON object, got {type(envelope).__name__}")
@@ -172,6 +183,18 @@ def ingest(
             account=context.account_id or "",
             region=os.environ.get("AWS_REGION", ""),
         )
+        # A POST never crosses the bus's Deny on the follow-up source: check it here.
+        refuse_reserved_source(event, (pipeline.emitter.source,))
+        line_size = archive.too_large(event)
+        if line_size is not None:
+            # Checked before the write: stored, it could never be archived.
+            return r.error(
+                413,
+                "payload_too_large",
+                f"the event is {line_size} bytes as an archive line, over Firehose's record "
+                f"limit of {spec.FIREHOSE_MAX_RECORD_BYTES} bytes",
+                _request_id(),
+            )
         outcome = persist_event(event, pipeline)
     except Malformed as exc:
         _count(spec.Metric.MALFORMED)

@@ -5,9 +5,10 @@ happens to it is one of three things, and each is decided here, once:
 
 * stored (persisted, duplicate or conflict: the core decided): ``RecordResult``; its event
   joins the batch's archive lines;
-* malformed (``MalformedEventError``: retrying cannot help): the record is QUARANTINED to an
-  SQS queue with its reason and coordinates and reported as a success, so it never blocks
-  its shard or message group;
+* malformed (``MalformedEventError``: retrying cannot help; also an event whose archive line
+  is over Firehose's 1,000 KiB record limit, checked before the write): the record is
+  QUARANTINED to an SQS queue with its reason and coordinates and reported as a success, so it
+  never blocks its shard or message group;
 * transient (anything else: throttling, a 5xx, follow-ups not accepted): the record is
   reported as a batch item failure, and so is every later record of its ordering scope (the
   shard's batch, a FIFO message group) without being touched: the source redelivers from the
@@ -42,6 +43,10 @@ ARCHIVE_ATTEMPTS = 3
 
 class ArchiveError(PersisterError):
     """Firehose still refused some archive records after every retry; they are redelivered."""
+
+
+class ArchiveLineTooLargeError(MalformedEventError):
+    """The event's archive line is over Firehose's record limit: it could never be archived."""
 
 
 class SkippedAfterFailure(PersisterError):
@@ -96,8 +101,8 @@ class Archive:
         self.stream_name = stream_name
         self._sleep = sleep
 
-    def put(self, lines: list[tuple[str, dict[str, Any]]]) -> list[str]:
-        """Archive (key, event) pairs; the keys whose records Firehose never accepted."""
+    def put(self, lines: list[tuple[str, bytes]]) -> list[str]:
+        """Archive (key, line) pairs (``archive_line``); the keys Firehose never accepted."""
         refused: list[str] = []
         for chunk in _chunks(lines):
             pending = chunk
@@ -120,12 +125,23 @@ class Archive:
         return refused
 
 
-def _chunks(lines: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, bytes]]]:
+def archive_line(event: Mapping[str, Any]) -> bytes:
+    """The event as its archive record; ArchiveLineTooLargeError over Firehose's record limit."""
+    data = json.dumps(event, separators=(",", ":")).encode("utf-8")
+    if len(data) > spec.FIREHOSE_MAX_RECORD_BYTES:
+        raise ArchiveLineTooLargeError(
+            f"the event is {len(data)} bytes as an archive line, over Firehose's record limit "
+            f"of {spec.FIREHOSE_MAX_RECORD_BYTES} bytes: it could never be archived, so it is "
+            "not stored"
+        )
+    return data
+
+
+def _chunks(lines: list[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
     """Encoded records in PutRecordBatch-sized chunks (500 records, 4 MiB)."""
     chunks: list[list[tuple[str, bytes]]] = [[]]
     size = 0
-    for key, event in lines:
-        data = json.dumps(event, separators=(",", ":")).encode("utf-8")
+    for key, data in lines:
         if chunks[-1] and (
             len(chunks[-1]) == spec.FIREHOSE_MAX_BATCH_RECORDS
             or size + len(data) > spec.FIREHOSE_MAX_BATCH_BYTES
@@ -153,7 +169,7 @@ class BatchConsumer:
     to_event: Callable[[Mapping[str, Any]], dict[str, Any]]
     describe: Callable[[Mapping[str, Any]], RecordView]
     results: list[RecordResult] = field(default_factory=list)
-    _lines: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _lines: list[tuple[str, bytes]] = field(default_factory=list)
     _failed_scopes: set[str] = field(default_factory=set)
 
     def handle(self, record: Mapping[str, Any]) -> RecordResult:
@@ -163,7 +179,19 @@ class BatchConsumer:
                 f"record {view.record_id} waits: an earlier record of {view.scope} failed"
             )
         try:
+            result = self._store_or_quarantine(record, view)
+        except Exception:
+            # Whatever failed (the store, or the quarantine itself), the rest of the scope waits.
+            self._failed_scopes.add(view.scope)
+            raise
+        self.results.append(result)
+        return result
+
+    def _store_or_quarantine(self, record: Mapping[str, Any], view: RecordView) -> RecordResult:
+        try:
             event = self.to_event(record)
+            # Checked before the write: an event the archive cannot take is refused whole.
+            line = archive_line(event) if self.archive is not None else b""
             outcome = persist_event(event, self.pipeline)
         except MalformedEventError as exc:
             self.quarantine.send(
@@ -172,15 +200,9 @@ class BatchConsumer:
                 coordinates=view.coordinates,
                 data=view.data,
             )
-            result = RecordResult(view.record_id, quarantined=str(exc))
-        except Exception:
-            self._failed_scopes.add(view.scope)
-            raise
-        else:
-            result = RecordResult(view.record_id, outcome=outcome)
-            self._lines.append((view.record_id, event))
-        self.results.append(result)
-        return result
+            return RecordResult(view.record_id, quarantined=str(exc))
+        self._lines.append((view.record_id, line))
+        return RecordResult(view.record_id, outcome=outcome)
 
     def finish(self) -> list[str]:
         """Archive the stored events; the record ids to report as failures (archive refused)."""

@@ -75,6 +75,10 @@ class EventReader:
 
     def get(self, unique_id: str, *, restore: bool = True) -> StoredEvent | None:
         """The event stored under ``unique_id``, read after every acknowledged write."""
+        size = len(unique_id.encode("utf-8", "surrogatepass"))
+        if not size or size > spec.DYNAMODB_MAX_PARTITION_KEY_BYTES:
+            # No item can have this key (DynamoDB would refuse the request, not answer None).
+            return None
         response = self._dynamodb().get_item(
             TableName=self.table_name,
             Key={"unique_id": {"S": unique_id}},

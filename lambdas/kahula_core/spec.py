@@ -132,6 +132,8 @@ BATCH_ITEM_FAILURES_METRIC = "BatchItemFailures"
 #: PutRecordBatch limits (Firehose): records and bytes per call.
 FIREHOSE_MAX_BATCH_RECORDS = 500
 FIREHOSE_MAX_BATCH_BYTES = 4 * 1024 * 1024
+#: One Firehose record, before base64 (Firehose quotas: 1,000 KiB); a longer line is refused.
+FIREHOSE_MAX_RECORD_BYTES = 1000 * 1024
 
 
 def bare_event_source(prefix: str) -> str:

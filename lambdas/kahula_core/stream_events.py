@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from typing import Any
 from . import spec
 from .envelope import format_utc
 from .errors import MalformedEventError
+from .json_text import UnparsableJsonError, parse_json
 
 
 class MalformedRecordError(MalformedEventError):
@@ -126,9 +126,9 @@ def decode_data(record: Mapping[str, Any]) -> Any:
     except (binascii.Error, ValueError):
         raise MalformedRecordError("record data is not base64-encoded UTF-8 text") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedRecordError(f"record data is not JSON: {exc.msg} at {exc.pos}") from None
+        return parse_json(text)
+    except UnparsableJsonError as exc:
+        raise MalformedRecordError(f"record data is not JSON: {exc}") from None
 
 
 def _id_text(value: Any, field: str) -> str:

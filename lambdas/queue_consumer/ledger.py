@@ -106,6 +106,17 @@ class LedgerEntry:
         return f"{self.created_at}#{self.event_id}"
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What ``TenantLedger.record`` did: truthy when it wrote the entry."""
+
+    written: bool
+    existing_status: str | None = None  # the entry already there (when not written)
+
+    def __bool__(self) -> bool:
+        return self.written
+
+
 #: A payload larger than this (as DynamoDB sizes it) is claim-checked: the item limit is 400 KB.
 MAX_INLINE_PAYLOAD_BYTES = 350_000
 
@@ -164,19 +175,22 @@ class TenantLedger:
             item["ttl"] = {"N": str(int(self._clock()) + self.ttl_days * DAY_SECONDS)}
         return item
 
-    def record(self, entry: LedgerEntry) -> bool:
-        """Write the entry unless it exists; True if this call wrote it."""
+    def record(self, entry: LedgerEntry) -> Recorded:
+        """Write the entry unless it exists; truthy if this call wrote it, else the status the
+        existing entry holds (read back from the failed condition, no extra request)."""
         try:
             self._client().put_item(
                 TableName=self.table_name,
                 Item=self.item(entry),
                 ConditionExpression="attribute_not_exists(sk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if _condition_failed(exc):
-                return False
+                stored: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+                return Recorded(False, stored.get("status", {}).get("S"))
             raise
-        return True
+        return Recorded(True)
 
 
 def now_seconds() -> float:

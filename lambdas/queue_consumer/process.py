@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kahula_core import spec
+from kahula_core.batch import ArchiveLineTooLargeError
 from kahula_core.clients import ClientFactory, boto3_clients
 from kahula_core.errors import ConfigurationError, MalformedEventError
 from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event, utc_now
@@ -97,8 +98,21 @@ class Archive:
         self._client = firehose
         self.stream_name = stream_name
 
+    @staticmethod
+    def line(event: Mapping[str, Any]) -> bytes:
+        return json.dumps(event, separators=(",", ":"), default=str).encode("utf-8")
+
+    def check(self, event: Mapping[str, Any]) -> None:
+        """ArchiveLineTooLargeError when Firehose would refuse the event's line."""
+        size = len(self.line(event))
+        if size > spec.FIREHOSE_MAX_RECORD_BYTES:
+            raise ArchiveLineTooLargeError(
+                f"the event is {size} bytes as an archive line, over Firehose's record limit "
+                f"of {spec.FIREHOSE_MAX_RECORD_BYTES} bytes: it could never be archived"
+            )
+
     def put(self, event: Mapping[str, Any]) -> None:
-        data = json.dumps(event, separators=(",", ":"), default=str).encode("utf-8")
+        data = self.line(event)
         self._client().put_record(DeliveryStreamName=self.stream_name, Record={"Data": data})
 
 
@@ -186,11 +200,18 @@ def _record(received: Received, message: QueueMessage, consumer: Consumer) -> Re
     verdict = consumer.schemas.validate(message.event_type, message.payload)
     status = READY if verdict.valid else INVALID
     route = message.route or consumer.routes.get(message.event_type) or consumer.default_route
+    now = message.created_at or consumer.clock()
+    if status == READY:
+        # Before any write: the line's size does not depend on the claim's created_at (the
+        # canonical time is fixed width), and Firehose would refuse it after the writes.
+        consumer.archive.check(
+            to_platform_event(message, created_at=now, route=route, consumer=consumer)
+        )
     claim = consumer.idempotency.claim(
         message.tenant_id,
         message.event_id,
         message.event_type,
-        message.created_at or consumer.clock(),
+        now,
     )
     entry = LedgerEntry(
         tenant_id=message.tenant_id,
@@ -204,13 +225,22 @@ def _record(received: Received, message: QueueMessage, consumer: Consumer) -> Re
         reason=verdict.reason,
         schema_version=verdict.schema_version,
     )
+    recorded = consumer.ledger.record(entry)
     result = Result(
         status,
-        recorded=consumer.ledger.record(entry),
+        recorded=bool(recorded),
         reason=verdict.reason,
         tenant_id=message.tenant_id,
         event_id=message.event_id,
     )
+    if status == READY and not recorded and recorded.existing_status == INVALID:
+        # The ledger's entry stands: the store never holds an event its ledger calls INVALID.
+        result.status = INVALID
+        result.reason = (
+            "event id already recorded INVALID for this tenant; a later message cannot change "
+            "it (send the corrected event under a new event_id)"
+        )
+        return result
     if status == READY:
         # Also on a duplicate: the attempt that wrote the ledger may have crashed before this;
         # the store's conditional put makes the second write a no-op.

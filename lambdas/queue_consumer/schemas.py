@@ -38,6 +38,19 @@ class _Compiled:
     check: Callable[[Any], Any]
 
 
+#: A reason longer than this is shortened in the middle: it may quote a payload's key path,
+#: and the ledger item holding it must stay within DynamoDB's 400 KB beside the payload.
+MAX_REASON_CHARS = 1024
+
+
+def shortened(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """The reason, its middle elided when over ``limit`` characters (head and tail kept)."""
+    if len(reason) <= limit:
+        return reason
+    keep = (limit - 5) // 2
+    return f"{reason[:keep]} ... {reason[-keep:]}"
+
+
 class SchemaRegistry:
     """Event type -> its compiled schema; compiled once, on first use."""
 
@@ -89,5 +102,5 @@ class SchemaRegistry:
                 message = f"{exc.name} must contain {missing} properties"
             if message.startswith("data"):
                 message = "payload" + message.removeprefix("data")
-            return Verdict(False, compiled.version, message)
+            return Verdict(False, compiled.version, shortened(message))
         return Verdict(True, compiled.version)

@@ -22,6 +22,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..attributes import checked_number
+from ..errors import UnstorableValueError
 from . import schema
 from .errors import (
     AggregateStoreError,
@@ -264,6 +266,17 @@ class AggregateStore:
     ) -> list[RecordedEvent]:
         """The aggregate's events with sequence numbers above ``from_version``, in order,
         read strongly consistently (every page)."""
+        if (
+            isinstance(from_version, bool)
+            or not isinstance(from_version, int)
+            or not 0 <= from_version <= schema.MAX_SEQUENCE_NUMBER
+        ):
+            raise InvalidEventError(
+                f"from_version must be an integer 0..{schema.MAX_SEQUENCE_NUMBER}, "
+                f"got {from_version!r}"
+            )
+        if limit is not None:
+            _check_limit(limit)
         return list(self.iter_events(aggregate_id, gt=from_version, limit=limit))
 
     def iter_events(
@@ -660,7 +673,30 @@ def _check_limit(limit: object) -> None:
 def _map(what: str, value: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidEventError(f"event {what} must be a mapping, got {type(value).__name__}")
-    return {"M": {str(k): _attribute(v, f"{what}.{k}", 1) for k, v in value.items()}}
+    return {"M": _members(value, what, 1)}
+
+
+def _members(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
+    """A mapping's members as a map's: keys made strings, each once and non-empty."""
+    members: dict[str, Any] = {}
+    for k, v in value.items():
+        key = str(k)
+        if not key:
+            raise InvalidEventError(f"{path}: map keys must be non-empty (DynamoDB refuses '')")
+        if not key.isascii() and _has_surrogate(key):
+            raise InvalidEventError(f"{path}: key holds a lone surrogate, not valid Unicode")
+        if key in members:
+            raise InvalidEventError(f"{path}: two keys become {key!r}; one value would be lost")
+        members[key] = _attribute(v, f"{path}.{key}", depth)
+    return members
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
@@ -671,13 +707,15 @@ def _attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
+        if not value.isascii() and _has_surrogate(value):
+            raise InvalidEventError(f"{path}: text holds a lone surrogate, not valid Unicode")
         return {"S": value}
     if isinstance(value, bytes | bytearray):
         return {"B": bytes(value)}
     if isinstance(value, int | float | Decimal):
         return {"N": _number(value, path)}
     if isinstance(value, Mapping):
-        return {"M": {str(k): _attribute(v, f"{path}.{k}", depth + 1) for k, v in value.items()}}
+        return {"M": _members(value, path, depth + 1)}
     if isinstance(value, list | tuple):
         return {"L": [_attribute(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]}
     raise InvalidEventError(
@@ -687,20 +725,20 @@ def _attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
 
 
 def _number(value: int | float | Decimal, path: str) -> str:
+    """The number as DynamoDB stores it, after the core's precision and range checks (38
+    significant digits, 1E-130 to 1E+125): what DynamoDB would refuse never reaches it."""
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidEventError(f"{path}: {value} is not a number DynamoDB can store")
         value = Decimal(repr(value))
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidEventError(f"{path}: {value} is not a number DynamoDB can store")
-        digits = len(value.normalize().as_tuple().digits)
-        if digits > 38:
-            raise InvalidEventError(f"{path}: more than 38 significant digits")
-        return str(value)
-    if len(str(abs(value)).rstrip("0")) > 38:
-        raise InvalidEventError(f"{path}: more than 38 significant digits")
-    return str(value)
+    elif not isinstance(value, Decimal):
+        value = Decimal(value)  # exact for any int, with no str() digit limit
+    if not value.is_finite():
+        raise InvalidEventError(f"{path}: {value} is not a number DynamoDB can store")
+    try:
+        return checked_number(value, path)
+    except UnstorableValueError as exc:
+        raise InvalidEventError(str(exc)) from None
 
 
 def _plain(attribute: Mapping[str, Any]) -> Any:

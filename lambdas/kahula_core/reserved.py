@@ -1,0 +1,30 @@
+"""Sources only the platform publishes under: a front door refuses an event that claims one.
+
+On the bus an explicit Deny reserves the persister's follow-up source (README, "No producer can
+impersonate the platform"). A front door that writes straight into the store (a Kinesis
+record in the platform's envelope, a POST /events) never crosses that policy, so it checks the
+source itself: otherwise a producer could store an event as the platform's follow-up, or take
+the id a follow-up will have (it is derived, so it can be computed) and turn the real follow-up
+into a conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .errors import EnvelopeError
+
+
+class ReservedSourceError(EnvelopeError):
+    """The event claims a source only the platform may publish under."""
+
+
+def refuse_reserved_source(event: Mapping[str, Any], reserved: Collection[str]) -> None:
+    """Raise ReservedSourceError when the event's ``source`` is one of ``reserved``."""
+    source = event.get("source")
+    if isinstance(source, str) and source.strip() in reserved:
+        raise ReservedSourceError(
+            f"event source {source!r} is reserved for the platform's own events; a producer "
+            "may not publish under it"
+        )
