@@ -217,7 +217,14 @@ def deployed_target(options: Options, *, session: Any = None) -> Target:
 def local_target(options: Options) -> Target:
     """The local pipeline's session (started on demand; ``kahula local down`` stops it)."""
     session_module = import_local("session")
-    session = session_module.LocalSession.open(env=options.env, prefix=options.prefix)
+    try:
+        session = session_module.LocalSession.open(
+            env=options.env,
+            prefix=options.prefix,
+            announce=lambda line: print(line, file=sys.stderr),
+        )
+    except (session_module.LocalSessionError, RuntimeError) as exc:
+        raise TargetUnreachableError(f"the local session: {exc}") from None
     return Target(
         env=options.env,
         stack_name=options.stack_name,
