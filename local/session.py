@@ -223,6 +223,14 @@ class LocalSession:
             door.poll()
         pipeline.run()
 
+    def invoke_async(self, function_name: str, event: Any) -> None:
+        """Lambda's asynchronous invocation of the template's function ``function_name``:
+        the real handler, its retries, then its on-failure destination."""
+        functions = {f.name: f for f in self.pipeline.bridge.lambdas.values()}
+        if function_name not in functions:
+            raise LocalSessionError(f"the local stack has no function {function_name}")
+        functions[function_name].invoke_async(event)
+
     def close(self) -> None:
         """Save the readers' positions for the next command; put the environment back (the
         handlers ran with their template environment)."""

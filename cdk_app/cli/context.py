@@ -57,6 +57,7 @@ class LocalSession(Protocol):
     def client(self, service: str) -> Any: ...
     def outputs(self) -> dict[str, str]: ...
     def settle(self) -> None: ...
+    def invoke_async(self, function_name: str, event: Any) -> None: ...
     def close(self) -> None: ...
 
 
@@ -106,6 +107,20 @@ class Target:
         if self.local is not None:
             self.local.close()
 
+    def invoke_async(self, function_name: str, event: Any) -> None:
+        """Hand ``event`` to a function as its rule would (asynchronous invocation: its
+        retries and on-failure destination apply). Locally the real handler runs now."""
+        if self.local is not None:
+            self.local.invoke_async(function_name, event)
+            return
+        import json  # noqa: PLC0415
+
+        self.client("lambda").invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps(event).encode("utf-8"),
+        )
+
     # ------------------------------------------------------------------ names
 
     def output(self, key: str, what: str) -> str:
@@ -133,6 +148,14 @@ class Target:
     @property
     def archive_bucket(self) -> str:
         return self.output(so.ARCHIVE_BUCKET_NAME, "the archive bucket")
+
+    @property
+    def persister_function(self) -> str:
+        return self.output(so.PERSISTER_FUNCTION_NAME, "the persister function")
+
+    @property
+    def archive_stream(self) -> str:
+        return self.output(so.ARCHIVE_STREAM_NAME, "the archive's Firehose stream")
 
     @property
     def bus_archive_name(self) -> str:
