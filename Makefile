@@ -104,8 +104,8 @@ push: dev ## push your own events through the local pipeline: make push EVENTS=f
 	@test -n "$(EVENTS)" || { echo "usage: make push EVENTS=path/to/events.jsonl"; exit 2; }
 	python -m local.demo --events "$(EVENTS)"
 
-seed: dev ## one sample per event type on the FIFO queue (local moto; ENV=dev: deployed); INVALID=1 adds invalid ones
-	python -m scripts.seed $(if $(ENV),--env $(ENV),) $(if $(INVALID),--invalid,)
+seed: dev ## one sample per event type on the FIFO queue (local session; ENV=dev: deployed); INVALID=1 adds invalid ones
+	python -m cdk_app.cli $(if $(ENV),--env $(ENV),--local) seed $(if $(INVALID),--invalid,)
 
 api: dev ## the HTTP API on 127.0.0.1 over the local pipeline (PORT=8080); Ctrl-C stops it
 	python -m local.api_server --port $(or $(PORT),8080)

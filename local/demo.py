@@ -26,8 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from cdk_app.cli.entries import read_entries as parse_entries
+from cdk_app.cli.seeding import sample_messages
 
-from .fifo import sample_messages
 from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
 
