@@ -200,9 +200,7 @@ def test_the_readme_example_runs_against_the_installed_library(python, tmp_path)
     assert (app / "out" / "AcmeReuse.template.json").is_file()
 
 
-def test_the_installed_cli_runs_without_the_cdk_and_finds_the_door_samples(
-    python, wheel, tmp_path
-):
+def test_the_installed_cli_runs_without_the_cdk_and_finds_the_samples(python, wheel, tmp_path):
     # GIVEN the wheel installed in a fresh environment, run outside the repository
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("entry_points.txt"))
