@@ -97,8 +97,8 @@ deploy-role: dev ## the GitHub OIDC deploy role in this account: make deploy-rol
 		$(if $(OIDC_PROVIDER_ARN),-c github-oidc-provider-arn=$(OIDC_PROVIDER_ARN),) \
 		--require-approval broadening $(PREFIX)-github-deploy
 
-demo: dev ## run the whole pipeline locally on an embedded AWS (moto)
-	python -m local.demo
+demo: dev ## run the whole pipeline locally on an embedded AWS (moto); KEEP=1 leaves it running for kahula --local
+	python -m local.demo $(if $(KEEP),--keep,)
 
 push: dev ## push your own events through the local pipeline: make push EVENTS=file.jsonl
 	@test -n "$(EVENTS)" || { echo "usage: make push EVENTS=path/to/events.jsonl"; exit 2; }

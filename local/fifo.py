@@ -45,6 +45,7 @@ class FifoDoor:
     dead_letter_url: str | None
     batch_size: int
     stats: PollStats = field(default_factory=PollStats)
+    drained: list[dict[str, Any]] = field(default_factory=list)  # DLQ messages read off
 
     @classmethod
     def from_template(
@@ -160,7 +161,9 @@ class FifoDoor:
         raise RuntimeError(f"the FIFO queue {self.queue_url} did not drain in {MAX_ROUNDS} polls")
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """Every message on the DLQ (drained): body, reason attribute (if the consumer sent it)."""
+        """Every message on the DLQ (drained): body, reason attribute (if the consumer sent it).
+        The drained messages are kept in ``self.drained`` (a session left running puts them
+        back: LocalPipeline.put_back_drained)."""
         out: list[dict[str, Any]] = []
         if self.dead_letter_url is None:
             return out
@@ -175,6 +178,7 @@ class FifoDoor:
             for m in messages:
                 reason = m.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
                 out.append({"body": m["Body"], "reason": reason or "receive limit reached"})
+                self.drained.append(m)
                 self.sqs.delete_message(
                     QueueUrl=self.dead_letter_url, ReceiptHandle=m["ReceiptHandle"]
                 )
