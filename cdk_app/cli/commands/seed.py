@@ -71,8 +71,8 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
+        \b
           kahula --local seed --invalid          # what `make seed INVALID=1` runs
-
           kahula --env dev seed
         """
         state = State.of(ctx)
