@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from botocore.exceptions import BotoCoreError, ClientError
+from kahula_core.reader import ClaimCheckUnavailableError
 
 from api import responses as r
 
@@ -73,6 +74,18 @@ def resolver(router: APIGatewayRouter, *, logger: Logger, doing: str) -> APIGate
         logger.warning("dependency unreachable", extra={"reason": str(exc)})
         return r.retry_later(
             503, "unavailable", "a dependency is unreachable; retry", request_id(router)
+        )
+
+    @app.exception_handler(ClaimCheckUnavailableError)
+    def on_lost_detail(exc: ClaimCheckUnavailableError) -> Response:
+        # Not a transient failure (no Retry-After) and not the caller's fault: the item exists
+        # but its detail in S3 is gone or damaged. Logged as ERROR for the function's alarm.
+        logger.error("claim-checked detail unavailable", extra={"reason": str(exc)})
+        return r.error(
+            500,
+            "detail_unavailable",
+            "the event is stored but its detail cannot be read; an operator has been alerted",
+            request_id(router),
         )
 
     @app.exception_handler(Exception)

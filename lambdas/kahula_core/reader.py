@@ -37,7 +37,19 @@ FIELDS = (
 )
 
 
-class ClaimCheckMismatchError(PersisterError):
+class ClaimCheckUnavailableError(PersisterError):
+    """A stored event's claim-checked detail cannot be returned: its object is gone or damaged.
+
+    The item exists, so this is neither "not found" nor a transient failure: the detail was
+    deleted or replaced in S3 behind the store's back. An operator restores it from the archive.
+    """
+
+
+class ClaimCheckMissingError(ClaimCheckUnavailableError):
+    """The claim-check object the item names does not exist (deleted, or its bucket emptied)."""
+
+
+class ClaimCheckMismatchError(ClaimCheckUnavailableError):
     """A claim-check object's bytes do not hash to the SHA-256 the item recorded."""
 
 
@@ -95,7 +107,16 @@ class EventReader:
         return StoredEvent(fields, detail, claim)
 
     def restore(self, claim: Mapping[str, Any]) -> dict[str, Any]:
-        body = self._s3().get_object(Bucket=claim["bucket"], Key=claim["key"])["Body"].read()
+        try:
+            body = self._s3().get_object(Bucket=claim["bucket"], Key=claim["key"])["Body"].read()
+        except Exception as exc:  # botocore's ClientError, without importing botocore here
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code not in {"NoSuchKey", "NoSuchBucket", "404"}:
+                raise
+            raise ClaimCheckMissingError(
+                f"claim check s3://{claim['bucket']}/{claim['key']} does not exist ({code}): "
+                "the stored event's detail was deleted; restore it from the archive"
+            ) from exc
         digest = hashlib.sha256(body).hexdigest()
         if digest != claim["sha256"]:
             raise ClaimCheckMismatchError(

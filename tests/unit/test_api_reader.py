@@ -86,7 +86,19 @@ def test_a_damaged_claim_check_is_500_not_wrong_data(api):
     api.resources.s3.put_object(Bucket=claim["bucket"]["S"], Key=claim["key"]["S"], Body=b"{}")
     assert hashlib.sha256(b"{}").hexdigest() != claim["sha256"]["S"]
     status, _, body = api.get("/events/big")
-    assert status == 500 and body["error"]["code"] == "internal"
+    assert status == 500 and body["error"]["code"] == "detail_unavailable"
+
+
+def test_a_deleted_claim_check_is_a_named_500_not_an_internal_error(api):
+    # GIVEN a claim-checked event whose S3 object was deleted behind the store's back
+    api.post(envelope("big", blob="x" * 400_000))
+    claim = api.resources.item("big")["payload_claim_check"]["M"]
+    api.resources.s3.delete_object(Bucket=claim["bucket"]["S"], Key=claim["key"]["S"])
+    # WHEN it is read
+    status, headers, body = api.get("/events/big")
+    # THEN a 500 that says the detail is unavailable (no retry: it will not come back by itself)
+    assert status == 500 and body["error"]["code"] == "detail_unavailable"
+    assert "Retry-After" not in headers
 
 
 def test_the_reader_uses_a_strongly_consistent_get_item(api):

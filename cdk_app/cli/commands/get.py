@@ -7,20 +7,25 @@ from typing import Annotated, Any
 import typer
 
 from ..context import State, Target, aws_errors
-from ..output import ExitCode, NotFoundError, Output, to_json
+from ..output import CliError, ExitCode, NotFoundError, Output, to_json
 
 
 def read_event(target: Target, unique_id: str) -> dict[str, Any]:
     """The stored event as JSON-ready values (kahula_core.reader: the API's read path)."""
-    from kahula_core.reader import EventReader  # noqa: PLC0415
+    from kahula_core.reader import ClaimCheckUnavailableError, EventReader  # noqa: PLC0415
 
     reader = EventReader(
         dynamodb=lambda: target.client("dynamodb"),
         s3=lambda: target.client("s3"),
         table_name=target.table_name,
     )
-    with aws_errors():
-        stored = reader.get(unique_id)
+    try:
+        with aws_errors():
+            stored = reader.get(unique_id)
+    except ClaimCheckUnavailableError as exc:  # stored, but its detail in S3 is gone or damaged
+        raise CliError(
+            f"event {unique_id!r} is stored but its detail is unavailable: {exc}"
+        ) from exc
     if stored is None:
         raise NotFoundError(f"no event stored under unique_id {unique_id!r} in {target.where}")
     event: dict[str, Any] = {**stored.fields, "detail": stored.detail}

@@ -70,3 +70,20 @@ def test_get_prints_a_table_for_people(deployed, cli):
     assert ran.code == ExitCode.OK
     assert "OrderCreatedEvent" in ran.stdout
     assert '"qty": 2' in ran.stdout
+
+
+def test_get_of_an_event_whose_claim_check_was_deleted_says_so(deployed, cli):
+    # GIVEN a stored event whose claim-check object no longer exists
+    claim = {
+        "bucket": {"S": "kahula-archive-dev"},
+        "key": {"S": "oversize-payloads/gone"},
+        "sha256": {"S": "00" * 32},
+        "size_bytes": {"N": "10"},
+    }
+    _store(deployed, {**BASE, "payload_claim_check": {"M": claim}})
+    # WHEN it is read
+    ran = cli("get", "order-1")
+    # THEN a sentence naming the missing object, exit 1, no traceback
+    assert ran.code == ExitCode.ITEMS_FAILED
+    assert "stored but its detail is unavailable" in ran.stderr
+    assert "oversize-payloads/gone" in ran.stderr and "Traceback" not in ran.stderr
