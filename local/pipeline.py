@@ -30,7 +30,7 @@ from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
 
 from .fifo import FifoDoor
 from .kinesis import LocalKinesisMapping, put_records
-from .moto_server import moto_server
+from .moto_server import moto_in_process, moto_server
 from .pipes import LocalPipes
 from .provision import Clients, Route, provision
 from .runtime import Invocation, LocalEventBridge, LocalLambda
@@ -102,7 +102,7 @@ class StreamLedger:
     lost: list[tuple[str, str]] = field(default_factory=list)  # shard:sequence, what is missing
 
 
-def _client(service: str, endpoint: str) -> Any:
+def _client(service: str, endpoint: str | None) -> Any:
     # A private session: hooks on boto3's default session (the handler's) never touch these.
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
@@ -112,6 +112,19 @@ def _client(service: str, endpoint: str) -> Any:
         aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
         config=Config(retries={"mode": "standard", "max_attempts": 3}),
     )
+
+
+@contextlib.contextmanager
+def _local_aws(server: bool) -> Iterator[str | None]:
+    """moto: a server (yields its endpoint) or in this process (yields None)."""
+    if server:
+        with moto_server() as endpoint:
+            yield endpoint
+        return
+    # The functions' clients must reach the in-process moto, not an endpoint of the caller's.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with moto_in_process():
+        yield None
 
 
 class LocalPipeline:
@@ -133,6 +146,9 @@ class LocalPipeline:
         self.outbox = Published()
         self.stream_mappings = stream_mappings or []
         self._drained: dict[str, list[dict[str, Any]]] = {}
+        # Messages process() took off the rules' SQS targets (logical id -> bodies), as their
+        # consumer would: _drain_queue() hands them out first.
+        self._received: dict[str, list[dict[str, Any]]] = {}
         self.fifo = fifo or []
         self.topology = topology
         self.clients = clients
@@ -149,8 +165,14 @@ class LocalPipeline:
         env: str = "dev",
         handler_log: TextIO | None = None,
         firehose_fault: Callable[[], bool] | None = None,
+        server: bool = False,
     ) -> Iterator[LocalPipeline]:
-        """Synthesize ``env``, start moto, create the template's resources, wire the rules."""
+        """Synthesize ``env``, start moto, create the template's resources, wire the rules.
+
+        moto runs in this process (``mock_aws``) unless ``server``: then it is a moto server
+        on a loopback port, every call an HTTP request (the functions get its endpoint in
+        AWS_ENDPOINT_URL), for callers that need AWS reachable from outside the process.
+        """
         assembly_dir = workdir / "cdk.out"
         (config,) = select_environments(env)
         _, (stack,) = synthesize(assembly_dir, [config])
@@ -160,7 +182,7 @@ class LocalPipeline:
         # table name, ...): put the caller's environment back afterwards.
         saved_environment = dict(os.environ)
         try:
-            with moto_server() as endpoint:
+            with _local_aws(server) as endpoint:
                 clients = Clients(
                     s3=_client("s3", endpoint),
                     sqs=_client("sqs", endpoint),
@@ -352,7 +374,9 @@ class LocalPipeline:
         on_published: Callable[[int], None] | None = None,
         on_delivered: Callable[[int], None] | None = None,
     ) -> Published:
-        """Publish and route in chunks, so queues stay short (moto scans them per receive)."""
+        """Publish and route in chunks, so queues stay short (moto scans a queue on each
+        SendMessage and ReceiveMessage): after each chunk, what the rules delivered to SQS
+        targets (the follow-up queues) is received and kept for the accounting."""
         published = Published()
         pending: list[dict[str, Any]] = []
 
@@ -361,6 +385,7 @@ class LocalPipeline:
             published.accepted.update(part.accepted)
             published.rejected += part.rejected
             self.run(on_delivered)
+            self._receive_rule_targets()
             pending.clear()
 
         for entry in entries:
@@ -391,8 +416,15 @@ class LocalPipeline:
         kept += self._drain_queue(queue.logical_id)
         return list(kept)
 
+    def _receive_rule_targets(self) -> None:
+        for route in self.routes:
+            if route.target.type == "AWS::SQS::Queue":
+                logical_id = route.target.logical_id
+                self._received[logical_id] = self._drain_queue(logical_id)
+
     def _drain_queue(self, logical_id: str) -> list[dict[str, Any]]:
-        out = []
+        """Every message on one of the template's queues, drained (with any process() took)."""
+        out = self._received.pop(logical_id, [])
         for messages in self.bridge._drain(self.topology.ref(logical_id)):
             out += [json.loads(m["Body"]) for m in messages]
         return out
