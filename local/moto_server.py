@@ -86,6 +86,13 @@ def _put_s3_records(
     return [{"RecordId": str(uuid.uuid4())} for _ in records]
 
 
+def _patch_firehose() -> None:
+    """Firehose's S3 delivery as the stream declares it, for good (the server's process)."""
+    from moto.firehose.models import FirehoseBackend  # noqa: PLC0415
+
+    FirehoseBackend.put_s3_records = _put_s3_records  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def firehose_delivery() -> Iterator[None]:
     """Firehose's S3 delivery as the stream declares it, in this process; moto's own after."""
@@ -231,8 +238,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def main(argv: list[str]) -> None:
     from moto.server import main as moto_main  # noqa: PLC0415
 
-    with firehose_delivery():
-        moto_main(["-H", "127.0.0.1", "-p", argv[0]])
+    _patch_firehose()
+    moto_main(["-H", "127.0.0.1", "-p", argv[0]])
 
 
 if __name__ == "__main__":
