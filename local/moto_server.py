@@ -1,10 +1,12 @@
-"""moto's server on 127.0.0.1, in a child process that always stops.
+"""moto for the local pipeline: in this process (`moto_in_process`), or a server on 127.0.0.1 in a
+child process that always stops (`moto_server`).
 
-Run as ``python -m local.moto_server PORT`` it starts moto's server with one fidelity patch:
-Firehose's S3 delivery applies what the stream declares (AppendDelimiterToRecord, GZIP, the
+``python -m local.moto_server PORT`` is the server. Both carry one fidelity patch: Firehose's
+S3 delivery applies what the stream declares (AppendDelimiterToRecord, GZIP, the
 ``!{timestamp:...}`` prefix namespaces and the file extension). Plain moto would concatenate
 records without delimiters, uncompressed, under the literal prefix text. One PutRecordBatch is
-one object: the local stream does not buffer for 128 MiB / 900 s.
+one object: the local stream does not buffer for 128 MiB / 900 s. In-process moto also gets
+``quicker_moto`` (constant-time versions of some of moto's per-call scans, same answers).
 """
 
 from __future__ import annotations

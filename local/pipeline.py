@@ -1,4 +1,5 @@
-"""The whole pipeline on a local moto server: synthesize, provision, publish, route, account.
+"""The whole pipeline on moto (in this process, or a local moto server): synthesize, provision,
+publish, route, account.
 
 with LocalPipeline.start(workdir) as pipeline:
     published = pipeline.publish(entries)
