@@ -211,11 +211,11 @@ class FaultReport:
 
 def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
     entries = events(count)
-    # The pipeline first: an in-process moto gives the process a fresh default session, and
-    # the faults must be on the session the functions' clients come from.
+    # On the moto server: botocore calls every before-send hook, so an in-process moto would
+    # still carry out a call whose injected answer is a failure (a "throttled" write stored).
     with (
         LocalPipeline.start(
-            workdir, handler_log=io.StringIO(), firehose_fault=plan.on_firehose
+            workdir, handler_log=io.StringIO(), firehose_fault=plan.on_firehose, server=True
         ) as pipeline,
         injected(plan) as sleeps,
     ):

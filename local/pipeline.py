@@ -172,7 +172,9 @@ class LocalPipeline:
 
         moto runs in this process (``mock_aws``) unless ``server``: then it is a moto server
         on a loopback port, every call an HTTP request (the functions get its endpoint in
-        AWS_ENDPOINT_URL), for callers that need AWS reachable from outside the process.
+        AWS_ENDPOINT_URL), for callers that need AWS reachable from outside the process, and
+        for faults injected at botocore's before-send: botocore calls every before-send hook,
+        so in-process moto would carry out a call whose injected answer is a failure.
         """
         assembly_dir = workdir / "cdk.out"
         (config,) = select_environments(env)
