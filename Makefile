@@ -52,8 +52,8 @@ test: dev ## the test suite (unit, infra, integration)
 docs: dev ## regenerate the README's configuration reference from cdk_app/config.py
 	python -m scripts.config_reference --write
 
-test-load: dev ## 10,000 events through the local pipeline (minutes; not in make test)
-	pytest -m load -s
+test-load: dev ## 10,000 events through the local pipeline alone, with its figures (also in make test)
+	pytest tests/integration/test_load.py -s
 
 reliability: dev ## fault injection through the local pipeline, with its figures
 	python -m local.faults --events 1000

@@ -198,7 +198,9 @@ class _Server(ThreadingHTTPServer):
 @contextlib.contextmanager
 def serve(workdir: Path, *, port: int = 0, env: str = "dev") -> Iterator[tuple[str, LocalApi]]:
     """Start moto, the pipeline and the HTTP server; yield (base URL, api); stop all of it."""
-    with LocalPipeline.start(workdir, env=env) as pipeline:
+    # The moto server: the API's tests inject faults at botocore's before-send, which an
+    # in-process moto would answer too (the call carried out despite the injected failure).
+    with LocalPipeline.start(workdir, env=env, server=True) as pipeline:
         api = LocalApi(pipeline)
         server = _Server(("127.0.0.1", port), _handler_class(api))
         thread = threading.Thread(target=server.serve_forever, daemon=True)

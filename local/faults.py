@@ -135,8 +135,9 @@ def injected(plan: FaultPlan) -> Iterator[collections.Counter[str]]:
     assert boto3.DEFAULT_SESSION is not None
     emitter: Any = boto3.DEFAULT_SESSION.events
     endpoint: Any = botocore.endpoint
-    emitter.register("before-send.dynamodb.PutItem", plan.on_put_item)
-    emitter.register("before-send.eventbridge.PutEvents", plan.on_put_events)
+    # First: an in-process moto answers before-send too, and the first answer wins.
+    emitter.register_first("before-send.dynamodb.PutItem", plan.on_put_item)
+    emitter.register_first("before-send.eventbridge.PutEvents", plan.on_put_events)
     emitter.register("after-call.eventbridge.PutEvents", plan.after_put_events)
     sleeps: collections.Counter[str] = collections.Counter()
     real_time = endpoint.time
@@ -210,11 +211,13 @@ class FaultReport:
 
 def run(count: int, plan: FaultPlan, workdir: Path) -> FaultReport:
     entries = events(count)
+    # On the moto server: botocore calls every before-send hook, so an in-process moto would
+    # still carry out a call whose injected answer is a failure (a "throttled" write stored).
     with (
-        injected(plan) as sleeps,
         LocalPipeline.start(
-            workdir, handler_log=io.StringIO(), firehose_fault=plan.on_firehose
+            workdir, handler_log=io.StringIO(), firehose_fault=plan.on_firehose, server=True
         ) as pipeline,
+        injected(plan) as sleeps,
     ):
         published: Published = pipeline.process(entries)
         function = pipeline.function  # the persister (the other doors' functions are others)

@@ -1,4 +1,5 @@
-"""The whole pipeline on a local moto server: synthesize, provision, publish, route, account.
+"""The whole pipeline on moto (in this process, or a local moto server): synthesize, provision,
+publish, route, account.
 
 with LocalPipeline.start(workdir) as pipeline:
     published = pipeline.publish(entries)
@@ -28,7 +29,7 @@ from kahula_core.stream_events import BareEventFields, Coordinates, to_platform_
 
 from .fifo import FifoDoor
 from .kinesis import LocalKinesisMapping, put_records
-from .moto_server import moto_server
+from .moto_server import moto_in_process, moto_server
 from .pipes import LocalPipes
 from .provision import Clients, Route, provision
 from .runtime import Invocation, LocalEventBridge, LocalLambda
@@ -103,8 +104,9 @@ class StreamLedger:
     lost: list[tuple[str, str]] = field(default_factory=list)  # shard:sequence, what is missing
 
 
-def local_clients(endpoint: str) -> Clients:
-    """Clients of every service the pipeline provisions, on the local server."""
+def local_clients(endpoint: str | None) -> Clients:
+    """Clients of every service the pipeline provisions: on the local server, or on the
+    in-process moto when ``endpoint`` is None."""
     return Clients(
         s3=_client("s3", endpoint),
         sqs=_client("sqs", endpoint),
@@ -115,7 +117,7 @@ def local_clients(endpoint: str) -> Clients:
     )
 
 
-def _client(service: str, endpoint: str) -> Any:
+def _client(service: str, endpoint: str | None) -> Any:
     # A private session: hooks on boto3's default session (the handler's) never touch these.
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
@@ -125,6 +127,19 @@ def _client(service: str, endpoint: str) -> Any:
         aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
         config=Config(retries={"mode": "standard", "max_attempts": 3}),
     )
+
+
+@contextlib.contextmanager
+def _local_aws(server: bool) -> Iterator[str | None]:
+    """moto: a server (yields its endpoint) or in this process (yields None)."""
+    if server:
+        with moto_server() as endpoint:
+            yield endpoint
+        return
+    # The functions' clients must reach the in-process moto, not an endpoint of the caller's.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with moto_in_process():
+        yield None
 
 
 class LocalPipeline:
@@ -146,6 +161,9 @@ class LocalPipeline:
         self.outbox = Published()
         self.stream_mappings = stream_mappings or []
         self._drained: dict[str, list[dict[str, Any]]] = {}
+        # Messages process() took off the rules' SQS targets (logical id -> bodies), as their
+        # consumer would: _drain_queue() hands them out first.
+        self._received: dict[str, list[dict[str, Any]]] = {}
         self.fifo = fifo or []
         self.topology = topology
         self.clients = clients
@@ -162,8 +180,16 @@ class LocalPipeline:
         env: str = "dev",
         handler_log: TextIO | None = None,
         firehose_fault: Callable[[], bool] | None = None,
+        server: bool = False,
     ) -> Iterator[LocalPipeline]:
-        """Synthesize ``env``, start moto, create the template's resources, wire the rules."""
+        """Synthesize ``env``, start moto, create the template's resources, wire the rules.
+
+        moto runs in this process (``mock_aws``) unless ``server``: then it is a moto server
+        on a loopback port, every call an HTTP request (the functions get its endpoint in
+        AWS_ENDPOINT_URL), for callers that need AWS reachable from outside the process, and
+        for faults injected at botocore's before-send: botocore calls every before-send hook,
+        so in-process moto would carry out a call whose injected answer is a failure.
+        """
         from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments  # noqa: PLC0415
 
         assembly_dir = workdir / "cdk.out"
@@ -175,7 +201,7 @@ class LocalPipeline:
         # table name, ...): put the caller's environment back afterwards.
         saved_environment = dict(os.environ)
         try:
-            with moto_server() as endpoint:
+            with _local_aws(server) as endpoint:
                 clients = local_clients(endpoint)
                 routes = provision(topology, clients)
                 yield cls.connect(
@@ -197,7 +223,7 @@ class LocalPipeline:
     def connect(
         cls,
         topology: Topology,
-        endpoint: str,
+        endpoint: str | None,
         clients: Clients,
         routes: list[Route],
         *,
@@ -382,7 +408,9 @@ class LocalPipeline:
         on_published: Callable[[int], None] | None = None,
         on_delivered: Callable[[int], None] | None = None,
     ) -> Published:
-        """Publish and route in chunks, so queues stay short (moto scans them per receive)."""
+        """Publish and route in chunks, so queues stay short (moto scans a queue on each
+        SendMessage and ReceiveMessage): after each chunk, what the rules delivered to SQS
+        targets (the follow-up queues) is received and kept for the accounting."""
         published = Published()
         pending: list[dict[str, Any]] = []
 
@@ -391,6 +419,7 @@ class LocalPipeline:
             published.accepted.update(part.accepted)
             published.rejected += part.rejected
             self.run(on_delivered)
+            self._receive_rule_targets()
             pending.clear()
 
         for entry in entries:
@@ -454,8 +483,15 @@ class LocalPipeline:
         self._drained.clear()
         return sent
 
+    def _receive_rule_targets(self) -> None:
+        for route in self.routes:
+            if route.target.type == "AWS::SQS::Queue":
+                logical_id = route.target.logical_id
+                self._received[logical_id] = self._drain_queue(logical_id)
+
     def _drain_queue(self, logical_id: str) -> list[dict[str, Any]]:
-        out = []
+        """Every message on one of the template's queues, drained (with any process() took)."""
+        out = self._received.pop(logical_id, [])
         for messages in self.bridge._drain(self.topology.ref(logical_id)):
             out += [json.loads(m["Body"]) for m in messages]
         return out

@@ -4,7 +4,7 @@
   environment the template gives the function (resolved to the local resources); Lambda's
   async retries, then the on-failure destination with Lambda's own record format.
 * Firehose targets: PutRecordBatch on the local stream, retried, then the rule's DLQ.
-* SQS targets: SendMessage with the event as the body, then the rule's DLQ.
+* SQS targets: the event as a message body (ten to a SendMessageBatch), then the rule's DLQ.
 """
 
 from __future__ import annotations
@@ -24,8 +24,31 @@ from typing import Any, TextIO
 from .provision import Clients, Route
 from .topology import Resource, Topology, UnsupportedTemplate
 
-FIREHOSE_BATCH = 500  # PutRecordBatch limit
+FIREHOSE_BATCH = 500  # PutRecordBatch: at most 500 records ...
+FIREHOSE_BATCH_BYTES = 4 * 1024 * 1024  # ... and 4 MiB per call (Amazon Data Firehose quotas)
+SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch: at most 10 entries ...
+SQS_BATCH_BYTES = 256 * 1024  # ... and 256 KiB of message bodies per SendMessageBatch
+
+
+def _batches(bodies: list[str], count: int, size: int) -> Iterator[list[tuple[int, str]]]:
+    """(index, body) in consecutive batches of at most ``count`` bodies and ``size`` bytes
+    (a body larger than ``size`` on its own is a batch of one: the service judges it)."""
+    batch: list[tuple[int, str]] = []
+    total = 0
+    for index, body in enumerate(bodies):
+        length = len(body.encode("utf-8"))
+        if batch and (len(batch) == count or total + length > size):
+            yield batch
+            batch, total = [], 0
+        batch.append((index, body))
+        total += length
+    if batch:
+        yield batch
+
+
 CORE_PACKAGE = "kahula_core"  # the persistence core every entry imports
+# A Firehose route's messages stay in flight while the whole queue is read and delivered.
+ROUTE_IN_FLIGHT_SECONDS = 600
 LOCAL_TARGET_ATTEMPTS = 3  # EventBridge would retry for up to 24 h; locally, a few times
 
 
@@ -46,7 +69,7 @@ class LocalLambda:
         topology: Topology,
         function: Resource,
         *,
-        endpoint: str,
+        endpoint: str | None,
         sqs: Any,
         log: TextIO,
     ) -> None:
@@ -62,8 +85,9 @@ class LocalLambda:
             k: str(v)
             for k, v in topology.resolve(props.get("Environment", {}).get("Variables", {})).items()
         }
+        if endpoint is not None:  # a moto server; in-process moto needs no endpoint
+            self.environment["AWS_ENDPOINT_URL"] = endpoint
         self.environment.update(
-            AWS_ENDPOINT_URL=endpoint,
             AWS_DEFAULT_REGION=topology.region,
             AWS_REGION=topology.region,
             AWS_ACCESS_KEY_ID="local",
@@ -219,16 +243,55 @@ class LocalEventBridge:
         while busy:
             busy = False
             for route in self.routes:
+                if route.target.type == "AWS::KinesisFirehose::DeliveryStream":
+                    delivered = self._pump_to_firehose(route)
+                    busy = busy or bool(delivered)
+                    self._delivered(route, delivered, on_delivered)
+                    continue
                 for messages in self._drain(route.route_queue_url):
                     busy = True
                     events = [json.loads(m["Body"]) for m in messages]
                     self._deliver(route, events)
-                    self.stats.delivered[route.rule] = self.stats.delivered.get(
-                        route.rule, 0
-                    ) + len(events)
-                    if on_delivered is not None:
-                        on_delivered(len(events))
+                    self._delivered(route, len(events), on_delivered)
         return self.stats
+
+    def _delivered(
+        self, route: Route, count: int, on_delivered: Callable[[int], None] | None
+    ) -> None:
+        if count:
+            self.stats.delivered[route.rule] = self.stats.delivered.get(route.rule, 0) + count
+            if on_delivered is not None:
+                on_delivered(count)
+
+    def _pump_to_firehose(self, route: Route) -> int:
+        """Everything waiting on a Firehose route, in PutRecordBatch calls as full as the
+        quotas allow (500 records, 4 MiB): the stream buffers records into objects anyway.
+        Messages are deleted once their batch is delivered or dead-lettered."""
+        received: list[dict[str, Any]] = []
+        while True:  # received messages stay in flight (invisible) until deleted
+            messages = self.clients.sqs.receive_message(
+                QueueUrl=route.route_queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=ROUTE_IN_FLIGHT_SECONDS,
+            ).get("Messages", [])
+            if not messages:
+                break
+            received += messages
+        bodies = [m["Body"] for m in received]
+        for batch in _batches(bodies, FIREHOSE_BATCH, FIREHOSE_BATCH_BYTES):
+            self._firehose_batch(route, [received[i] for i, _ in batch])
+        return len(received)
+
+    def _firehose_batch(self, route: Route, messages: list[dict[str, Any]]) -> None:
+        self._to_firehose(route, [json.loads(m["Body"]) for m in messages])
+        for start in range(0, len(messages), SQS_BATCH):
+            self.clients.sqs.delete_message_batch(
+                QueueUrl=route.route_queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages[start : start + SQS_BATCH])
+                ],
+            )
 
     def _deliver(self, route: Route, events: list[dict[str, Any]]) -> None:
         kind = route.target.type
@@ -239,11 +302,27 @@ class LocalEventBridge:
         elif kind == "AWS::KinesisFirehose::DeliveryStream":
             self._to_firehose(route, events)
         elif kind == "AWS::SQS::Queue":
-            url = self.topology.ref(route.target.logical_id)
-            for event in events:
-                self.clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+            self._to_queue(route, events)
         else:
             raise UnsupportedTemplate(f"rule target type {kind}")
+
+    def _to_queue(self, route: Route, events: list[dict[str, Any]]) -> None:
+        """Each event as one message with the event as its body (as EventBridge sends them),
+        in SendMessageBatch calls within its limits; an entry SQS refuses goes to the DLQ."""
+        url = self.topology.ref(route.target.logical_id)
+        bodies = [json.dumps(e) for e in events]
+        for batch in _batches(bodies, SQS_BATCH, SQS_BATCH_BYTES):
+            response = self.clients.sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)],
+            )
+            refused = response.get("Failed", [])
+            if refused:
+                self._dead_letter(
+                    route,
+                    [events[batch[int(f["Id"])][0]] for f in refused],
+                    "; ".join(f"{f['Code']}: {f.get('Message', '')}" for f in refused),
+                )
 
     def _to_firehose(self, route: Route, events: list[dict[str, Any]]) -> None:
         stream = self.topology.name(route.target.logical_id)

@@ -106,7 +106,7 @@ def test_the_callers_environment_is_restored(tmp_path):
     before = dict(os.environ)
     with LocalPipeline.start(tmp_path, handler_log=io.StringIO()) as pipeline:
         pipeline.process([{"Source": "a.b", "DetailType": "X", "Detail": "{}"}])
-        assert "AWS_ENDPOINT_URL" in os.environ  # the function's environment while it runs
+        assert "AWS_LAMBDA_FUNCTION_NAME" in os.environ  # the function's, while it runs
     # THEN nothing of the function's environment is left behind
     assert dict(os.environ) == before
 
