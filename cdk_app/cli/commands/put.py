@@ -1,0 +1,12 @@
+"""``kahula put``: (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("put")
+    def command() -> int:
+        """(being built)"""
+        return 2
