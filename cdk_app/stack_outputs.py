@@ -19,6 +19,7 @@ STREAM_NAME: Final = "StreamName"  # the Kinesis door, where deployed
 INGEST_QUEUE_URL: Final = "IngestQueueUrl"  # the SQS FIFO door, where deployed
 LEDGER_TABLE_NAME: Final = "LedgerTableName"  # the FIFO door's tenant ledger
 EVENT_API_URL: Final = "EventApiUrl"  # the HTTP API, where deployed
+REPLAY_ROLE_ARN: Final = "ReplayRoleArn"  # the role `kahula replay` assumes (EventReplay)
 
 
 def follow_up_queue_url(detail_type: str) -> str:

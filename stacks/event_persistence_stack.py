@@ -9,6 +9,7 @@ from aws_cdk import App, CfnOutput, Environment, Stack
 from constructs import Construct
 from kahula_core import spec
 
+from cdk_app import stack_outputs
 from cdk_app.checks import apply_checks
 from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
@@ -17,6 +18,7 @@ from cdk_app.constructs import (
     EventApi,
     EventArchive,
     EventBus,
+    EventReplay,
     EventTable,
     FollowUpRouting,
     Monitoring,
@@ -66,6 +68,16 @@ class EventPersistenceStack(Stack):
             existing_payload_bucket=archive.bucket,
             naming=naming,
             props=config.persister,
+            encryption_key=key,
+        )
+        # kahula replay: archived events back on the bus with their identity (README, Replay).
+        self.replay = EventReplay(
+            self,
+            "EventReplay",
+            event_bus=bus,
+            archive=archive,
+            persister=persister,
+            naming=naming,
             encryption_key=key,
         )
         routing = FollowUpRouting(
@@ -208,6 +220,9 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
         CfnOutput(self, "EventTableName", value=table.table.table_name)
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
+        CfnOutput(self, stack_outputs.REPLAY_ROLE_ARN, value=self.replay.role.role_arn)
+        if bus.archive is not None:
+            CfnOutput(self, stack_outputs.EVENT_BUS_ARCHIVE_NAME, value=bus.archive.archive_name)
         if self.stream is not None:
             CfnOutput(self, "StreamName", value=self.stream.stream.stream_name)
         if queue_ingest is not None:
