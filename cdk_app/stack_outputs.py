@@ -19,6 +19,8 @@ STREAM_NAME: Final = "StreamName"  # the Kinesis door, where deployed
 INGEST_QUEUE_URL: Final = "IngestQueueUrl"  # the SQS FIFO door, where deployed
 LEDGER_TABLE_NAME: Final = "LedgerTableName"  # the FIFO door's tenant ledger
 EVENT_API_URL: Final = "EventApiUrl"  # the HTTP API, where deployed
+PERSISTER_FUNCTION_NAME: Final = "PersisterFunctionName"  # `redrive` invokes it with an event
+ARCHIVE_STREAM_NAME: Final = "ArchiveStreamName"  # the archive's Firehose stream
 REPLAY_ROLE_ARN: Final = "ReplayRoleArn"  # the role `kahula replay` assumes (EventReplay)
 
 

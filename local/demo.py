@@ -11,6 +11,7 @@ are comments. Exits 1 if any accepted event was lost, or if no line was usable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import signal
@@ -25,7 +26,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from .fifo import sample_messages
+from cdk_app.cli.entries import read_entries as parse_entries
+from cdk_app.cli.seeding import sample_messages
+
 from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
 
@@ -36,40 +39,11 @@ WORKDIR = ROOT / ".demo"
 PROGRESS_THRESHOLD = 50
 
 
-class BadInputLine(ValueError):
-    pass
-
-
-def to_entry(record: Any, where: str) -> dict[str, Any]:
-    """One input line as a PutEvents entry."""
-    if not isinstance(record, dict):
-        raise BadInputLine(f"{where}: expected a JSON object, got {type(record).__name__}")
-    record = {k: v for k, v in record.items() if not k.startswith("_")}
-    if "detail-type" in record or "source" in record:
-        record = {
-            "Source": record.get("source"),
-            "DetailType": record.get("detail-type"),
-            "Detail": record.get("detail"),
-        }
-    missing = [k for k in ("Source", "DetailType", "Detail") if record.get(k) is None]
-    if missing:
-        raise BadInputLine(f"{where}: missing {', '.join(missing)}")
-    detail = record["Detail"]
-    entry = dict(record)
-    entry["Detail"] = detail if isinstance(detail, str) else json.dumps(detail)
-    return entry
-
-
 def read_entries(path: Path, bad: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                yield to_entry(json.loads(line), where)
-            except (json.JSONDecodeError, BadInputLine) as exc:
-                bad.append((where, str(exc)))
+    """The file's usable events as PutEvents entries (the parser ``kahula put`` uses);
+    unusable lines appended to ``bad`` as (where, reason)."""
+    for _, entry in parse_entries(path.read_text(encoding="utf-8"), path.name, bad):
+        yield entry
 
 
 @dataclass
@@ -266,12 +240,36 @@ def render(
         )
 
 
+@contextlib.contextmanager
+def _pipeline(keep: bool, console: Console) -> Iterator[LocalPipeline]:
+    """A pipeline of its own (stopped afterwards), or, with ``keep``, a fresh local session
+    left running for ``kahula --local`` (any running session is stopped first)."""
+    if not keep:
+        with _pipeline(keep, console) as pipeline:
+            yield pipeline
+        return
+    from cdk_app.config import DEFAULT_PREFIX, Naming  # noqa: PLC0415
+
+    from . import session  # noqa: PLC0415
+
+    if session.down() is not None:
+        console.print("stopped the running local session: the demo starts from an empty one")
+    record, _ = session.up(announce=console.print)
+    attached = session.LocalSession(record, names=Naming(DEFAULT_PREFIX, record.env))
+    try:
+        yield attached.pipeline
+        attached.pipeline.put_back_drained()  # the report read the queues: leave them full
+    finally:
+        attached.close()
+
+
 def run(
     events: Path,
     *,
     progress: bool | None,
     console: Console,
     stream_events: Path | None = STREAM_SAMPLES,
+    keep: bool = False,
 ) -> int:
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR)
@@ -289,7 +287,7 @@ def run(
     console.print(
         f"synthesizing the dev stack and starting moto on 127.0.0.1 ({len(entries)} events)"
     )
-    with LocalPipeline.start(WORKDIR) as pipeline:
+    with _pipeline(keep, console) as pipeline:
         published: Published
         with Progress(
             "[progress.description]{task.description}",
@@ -332,7 +330,13 @@ def run(
     render(ledger, bad, time.monotonic() - started, console)
     if stream_ledger is not None:
         render_stream(stream_ledger, console)
-    console.print(f"handler logs: {WORKDIR / 'persister.log'}")
+    if keep:
+        console.print(
+            "the local session is still running: try `kahula --local get order-1001-v3`, "
+            "`kahula --local redrive failed`; `kahula local down` stops it"
+        )
+    else:
+        console.print(f"handler logs: {WORKDIR / 'persister.log'}")
     return 1 if ledger.lost or (stream_ledger and stream_ledger.lost) else 0
 
 
@@ -349,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON-lines file of Kinesis records ({partitionKey, data}) for the stream "
         "(default: the shipped samples with the shipped events, none with --events)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="run in a fresh local session and leave it running for `kahula --local`",
+    )
     args = parser.parse_args(argv)
     if not args.events.is_file():
         parser.error(f"no such file: {args.events}")
@@ -364,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             console=console,
             stream_events=args.stream_records
             or (STREAM_SAMPLES if args.events == SAMPLES else None),
+            keep=args.keep,
         )
     except KeyboardInterrupt:
         console.print("interrupted; the local moto server was stopped")

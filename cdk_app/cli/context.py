@@ -57,6 +57,7 @@ class LocalSession(Protocol):
     def client(self, service: str) -> Any: ...
     def outputs(self) -> dict[str, str]: ...
     def settle(self) -> None: ...
+    def invoke_async(self, function_name: str, event: Any) -> None: ...
     def close(self) -> None: ...
 
 
@@ -106,6 +107,20 @@ class Target:
         if self.local is not None:
             self.local.close()
 
+    def invoke_async(self, function_name: str, event: Any) -> None:
+        """Hand ``event`` to a function as its rule would (asynchronous invocation: its
+        retries and on-failure destination apply). Locally the real handler runs now."""
+        if self.local is not None:
+            self.local.invoke_async(function_name, event)
+            return
+        import json  # noqa: PLC0415
+
+        self.client("lambda").invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps(event).encode("utf-8"),
+        )
+
     # ------------------------------------------------------------------ names
 
     def output(self, key: str, what: str) -> str:
@@ -133,6 +148,14 @@ class Target:
     @property
     def archive_bucket(self) -> str:
         return self.output(so.ARCHIVE_BUCKET_NAME, "the archive bucket")
+
+    @property
+    def persister_function(self) -> str:
+        return self.output(so.PERSISTER_FUNCTION_NAME, "the persister function")
+
+    @property
+    def archive_stream(self) -> str:
+        return self.output(so.ARCHIVE_STREAM_NAME, "the archive's Firehose stream")
 
     @property
     def bus_archive_name(self) -> str:
@@ -214,10 +237,18 @@ def deployed_target(options: Options, *, session: Any = None) -> Target:
     )
 
 
-def local_target(options: Options) -> Target:
+def local_target(options: Options, *, state_dir: Path | None = None) -> Target:
     """The local pipeline's session (started on demand; ``kahula local down`` stops it)."""
     session_module = import_local("session")
-    session = session_module.LocalSession.open(env=options.env, prefix=options.prefix)
+    try:
+        session = session_module.LocalSession.open(
+            env=options.env,
+            prefix=options.prefix,
+            state_dir=state_dir or session_module.STATE_DIR,
+            announce=lambda line: print(line, file=sys.stderr),
+        )
+    except (session_module.LocalSessionError, RuntimeError) as exc:
+        raise TargetUnreachableError(f"the local session: {exc}") from None
     return Target(
         env=options.env,
         stack_name=options.stack_name,

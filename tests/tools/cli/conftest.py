@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -31,13 +31,17 @@ class Deployed:
     """The resources a deployed stack would have, on moto, and its outputs."""
 
     outputs: dict[str, str]
+    #: service -> a fake client used instead of moto's (Lambda and Firehose calls, recorded)
+    fakes: dict[str, Any] = field(default_factory=dict)
 
     def target(self, options: Options) -> Target:
         return Target(
             env=options.env,
             stack_name=options.stack_name,
             outputs=self.outputs,
-            client_factory=lambda service: boto3.client(service, region_name=REGION),
+            client_factory=lambda service: (
+                self.fakes.get(service) or boto3.client(service, region_name=REGION)
+            ),
             region=REGION,
         )
 
@@ -74,10 +78,22 @@ def deployed(aws) -> Deployed:
         so.EVENT_TABLE_NAME: "kahula-events-dev",
         so.ARCHIVE_BUCKET_NAME: "kahula-archive-dev",
     }
+    fifo = {"FifoQueue": "true"}
     for name, key in so.OPERATOR_QUEUES.items():
-        attributes = {"FifoQueue": "true"} if name == "ingest-dlq" else {}
+        attributes = fifo if name == "ingest-dlq" else {}
         queue = f"kahula-{name}-dev" + (".fifo" if name == "ingest-dlq" else "")
         outputs[key] = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
+    outputs[so.INGEST_QUEUE_URL] = sqs.create_queue(
+        QueueName="kahula-queue-ingest-dev.fifo", Attributes=fifo
+    )["QueueUrl"]
+    for detail_type in ("ValidatableEvent", "IndexableEvent"):
+        short = detail_type.removesuffix("Event").lower()
+        outputs[so.follow_up_queue_url(detail_type)] = sqs.create_queue(QueueName=short)["QueueUrl"]
+        outputs[so.consumer_dlq_url(detail_type)] = sqs.create_queue(QueueName=f"{short}-dlq")[
+            "QueueUrl"
+        ]
+    outputs[so.PERSISTER_FUNCTION_NAME] = "kahula-persister-dev"
+    outputs[so.ARCHIVE_STREAM_NAME] = "kahula-events-dev"
     return Deployed(outputs)
 
 
