@@ -245,7 +245,7 @@ def _pipeline(keep: bool, console: Console) -> Iterator[LocalPipeline]:
     """A pipeline of its own (stopped afterwards), or, with ``keep``, a fresh local session
     left running for ``kahula --local`` (any running session is stopped first)."""
     if not keep:
-        with _pipeline(keep, console) as pipeline:
+        with LocalPipeline.start(WORKDIR) as pipeline:
             yield pipeline
         return
     from cdk_app.config import DEFAULT_PREFIX, Naming  # noqa: PLC0415
