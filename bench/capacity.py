@@ -306,7 +306,17 @@ class Deployment:
 
 
 def _matches_every_event(pattern: Any) -> bool:
-    return pattern == {"source": [{"prefix": ""}]}
+    """Every event, or every event but a few platform sources (the archive leaves out replay
+    wrappers, which producers never send)."""
+    if pattern == {"source": [{"prefix": ""}]}:
+        return True
+    return (
+        isinstance(pattern, dict)
+        and list(pattern) == ["source"]
+        and len(pattern["source"]) == 1
+        and isinstance(pattern["source"][0], dict)
+        and list(pattern["source"][0]) == ["anything-but"]
+    )
 
 
 def _target_logical_id(target: Mapping[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ LEDGER_TABLE_NAME: Final = "LedgerTableName"  # the FIFO door's tenant ledger
 EVENT_API_URL: Final = "EventApiUrl"  # the HTTP API, where deployed
 PERSISTER_FUNCTION_NAME: Final = "PersisterFunctionName"  # `redrive` invokes it with an event
 ARCHIVE_STREAM_NAME: Final = "ArchiveStreamName"  # the archive's Firehose stream
+REPLAY_ROLE_ARN: Final = "ReplayRoleArn"  # the role `kahula replay` assumes (EventReplay)
 
 
 def follow_up_queue_url(detail_type: str) -> str:

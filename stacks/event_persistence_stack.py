@@ -18,6 +18,7 @@ from cdk_app.constructs import (
     EventApi,
     EventArchive,
     EventBus,
+    EventReplay,
     EventTable,
     FollowUpRouting,
     Monitoring,
@@ -67,6 +68,16 @@ class EventPersistenceStack(Stack):
             existing_payload_bucket=archive.bucket,
             naming=naming,
             props=config.persister,
+            encryption_key=key,
+        )
+        # kahula replay: archived events back on the bus with their identity (README, Replay).
+        self.replay = EventReplay(
+            self,
+            "EventReplay",
+            event_bus=bus,
+            archive=archive,
+            persister=persister,
+            naming=naming,
             encryption_key=key,
         )
         routing = FollowUpRouting(
@@ -223,6 +234,7 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, so.ARCHIVE_BUCKET_NAME, value=archive.bucket.bucket_name)
         CfnOutput(self, so.ARCHIVE_STREAM_NAME, value=archive.delivery_stream.delivery_stream_name)
         CfnOutput(self, so.PERSISTER_FUNCTION_NAME, value=persister.function.function_name)
+        CfnOutput(self, so.REPLAY_ROLE_ARN, value=self.replay.role.role_arn)
         if self.stream is not None:
             CfnOutput(self, so.STREAM_NAME, value=self.stream.stream.stream_name)
         if queue_ingest is not None:

@@ -6,6 +6,7 @@ from .encryption import EncryptionKey, EncryptionProps
 from .event_api import Authorization, EndpointKind, EventApi, EventApiProps
 from .event_archive import EventArchive, EventArchiveProps
 from .event_bus import EVERY_EVENT, EventBus, EventBusProps
+from .event_replay import EventReplay
 from .event_table import EventTable, EventTableProps
 from .follow_up_routing import FollowUpRouting, FollowUpRoutingProps
 from .monitoring import Monitoring, MonitoringProps
@@ -30,6 +31,7 @@ __all__ = [
     "EventArchiveProps",
     "EventBus",
     "EventBusProps",
+    "EventReplay",
     "EventTable",
     "EventTableProps",
     "FollowUpRouting",

@@ -29,7 +29,7 @@ from .common import (
     range_problems,
 )
 from .encryption import use_through
-from .event_bus import EVERY_EVENT, EventBus
+from .event_bus import EVERY_EVENT, EventBus, every_event_except
 from .nag import LOGS_WITHOUT_PAYLOADS, acknowledge, control, nag_resource, skip_scan
 from .secure_bucket import ObjectLock, ObjectLockMode, secure_bucket
 from .secure_queue import SecureQueue
@@ -115,10 +115,12 @@ class EventArchive(Construct):
     """A rule sends every event on ``event_bus`` to a Firehose stream that writes to S3.
 
     Records are newline-delimited (Firehose's AppendDelimiterToRecord processor), gzipped, and
-    partitioned Hive-style by arrival hour (UTC). The rule target retries and then dead-letters
-    to ``self.dead_letter_queue``. The bucket it creates is encrypted, versioned, TLS-only,
-    private, with server access logs and a tiering lifecycle. ``existing_bucket`` XOR
-    ``bucket_props`` (keyword arguments of ``s3.Bucket`` for the one it creates).
+    partitioned Hive-style by arrival hour (UTC). :meth:`exclude_source` keeps a source's
+    events out (replay wrappers: their originals are archived already). The rule target
+    retries and then dead-letters to ``self.dead_letter_queue``. The bucket it creates is
+    encrypted, versioned, TLS-only, private, with server access logs and a tiering lifecycle.
+    ``existing_bucket`` XOR ``bucket_props`` (keyword arguments of ``s3.Bucket`` for the one
+    it creates).
     """
 
     def __init__(
@@ -292,6 +294,7 @@ class EventArchive(Construct):
                 resources=[self.delivery_stream.delivery_stream_arn],
             )
         )
+        self._excluded: list[str] = []
         self.rule = events.Rule(
             self,
             "Rule",
@@ -312,3 +315,10 @@ class EventArchive(Construct):
                 )
             ],
         )
+
+    def exclude_source(self, source: str) -> None:
+        """Do not archive events of ``source`` (the rule matches every other event)."""
+        self._excluded.append(source)
+        cfn = self.rule.node.default_child
+        assert isinstance(cfn, events.CfnRule)
+        cfn.event_pattern = every_event_except(self._excluded)

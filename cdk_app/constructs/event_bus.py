@@ -18,6 +18,13 @@ from .common import Naming, check, exclusive, knob, overrides, pin_feature_flags
 EVERY_EVENT = events.EventPattern(source=events.Match.prefix(""))
 
 
+def every_event_except(sources: Sequence[str]) -> dict[str, Any]:
+    """The raw pattern of every event whose ``source`` is none of ``sources`` (none: all)."""
+    if not sources:
+        return {"source": [{"prefix": ""}]}
+    return {"source": [{"anything-but": sorted(set(sources))}]}
+
+
 @dataclass(frozen=True, kw_only=True)
 class EventBusProps:
     """Who may publish, and how long the bus keeps events for replay."""
@@ -47,6 +54,9 @@ class EventBus(Construct):
 
     By default only principals of the bus's own account may put events. List producer accounts,
     or an AWS Organization, to let them put events too (``events:PutEvents`` on this bus only).
+
+    Sources whose events are transport, not events (replay wrappers), are kept out of the
+    bus's archive with :meth:`exclude_from_archive`.
 
     Sources the platform publishes under (its follow-ups) are reserved with
     :meth:`reserve_source`: an explicit Deny keeps every other principal, of any account, from
@@ -90,6 +100,7 @@ class EventBus(Construct):
         self._render_policy()
 
         self.archive: events.Archive | None = None
+        self._archive_excludes: list[str] = []
         if props.archive_retention_days is not None:
             archive: dict[str, Any] = {
                 "archive_name": f"{naming.event_bus}-replay"[:48] if naming else None,
@@ -101,6 +112,14 @@ class EventBus(Construct):
                 self.archive = self.bus.archive("Archive", **archive)
             else:
                 self.archive = events.Archive(self, "Archive", source_event_bus=self.bus, **archive)
+
+    def exclude_from_archive(self, source: str) -> None:
+        """Keep events of ``source`` out of the bus's archive (when it has one)."""
+        self._archive_excludes.append(source)
+        if self.archive is not None:
+            cfn = self.archive.node.default_child
+            assert isinstance(cfn, events.CfnArchive)
+            cfn.event_pattern = every_event_except(self._archive_excludes)
 
     @property
     def reserved_sources(self) -> Mapping[str, Sequence[iam.IRole]]:

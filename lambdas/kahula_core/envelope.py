@@ -7,6 +7,16 @@ comparing them as instants: a ``timestamp`` index sorts in time order. Any ISO-8
 Python's ``datetime.fromisoformat`` reads is accepted if it carries a UTC offset; one without
 an offset, one that is not ISO-8601, or one whose instant falls outside years 0001-9999 once
 moved to UTC is refused with InvalidTimestampError.
+
+Replayed events (``kahula replay``): the replay tool puts each archived event back on the bus
+wrapped, under the reserved source ``spec.replay_source(prefix)`` with detail-type
+``spec.REPLAY_DETAIL_TYPE`` and the archived event, unchanged, as its detail. PutEvents always
+gives an event a new EventBridge id, so the original cannot travel as itself without losing its
+identity; inside the wrapper it keeps its ``id``, ``time``, ``source``, ``detail-type`` and
+``detail``, so it maps to the same unique_id and payload_hash: a duplicate, never a new item or
+a conflict. :func:`parse_event` unwraps it, only when the function is told the reserved source
+(the bus denies that source to every principal but the replay role, so its content is
+trusted), and then validates the original like any other event.
 """
 
 from __future__ import annotations
@@ -16,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import EnvelopeError, InvalidTimestampError
+from . import spec
+from .errors import EnvelopeError, InvalidTimestampError, MalformedEventError, ReplayedEventError
 
 #: The value of a path that is absent (distinct from a present null).
 MISSING: Any = object()
@@ -32,6 +43,7 @@ class Envelope:
     time: str  # canonical, see the module docstring
     detail: dict[str, Any]
     raw: dict[str, Any]
+    replayed: bool = False  # it arrived wrapped by the replay tool (see the module docstring)
 
 
 def format_utc(moment: datetime) -> str:
@@ -95,6 +107,55 @@ def parse_envelope(event: Any) -> Envelope:
         time=normalise_time(time_text),
         detail=detail,
         raw=event,
+    )
+
+
+def unwrap_replayed(event: Any, replay_source: str | None) -> tuple[Any, bool]:
+    """(the original event, True) for a wrapper under ``replay_source``; (event, False) for
+    every other event. A wrapper that does not hold one original event is refused with its
+    reason (ReplayedEventError): it is malformed, like any event that cannot be stored."""
+    if replay_source is None or not isinstance(event, dict):
+        return event, False
+    if event.get("source") != replay_source:
+        return event, False
+    detail_type = event.get("detail-type")
+    if detail_type != spec.REPLAY_DETAIL_TYPE:
+        raise ReplayedEventError(
+            f"an event from the reserved replay source {replay_source!r} must have detail-type "
+            f"{spec.REPLAY_DETAIL_TYPE!r}, got {str(detail_type)[:64]!r}"
+        )
+    original = event.get("detail")
+    if not isinstance(original, dict):
+        raise ReplayedEventError(
+            "a replayed event's detail must be the original event (an object), got "
+            f"{type(original).__name__}"
+        )
+    if original.get("source") == replay_source:
+        raise ReplayedEventError(
+            "a replayed event wraps another replayed event; replay the original event instead"
+        )
+    return original, True
+
+
+def parse_event(event: Any, replay_source: str | None = None) -> Envelope:
+    """The envelope of ``event``, or of the original inside a replayed event (unwrapped only
+    when ``replay_source`` is given). Refused with a MalformedEventError naming the problem;
+    for a replayed event the reason says it is the original that is malformed."""
+    original, replayed = unwrap_replayed(event, replay_source)
+    if not replayed:
+        return parse_envelope(original)
+    try:
+        envelope = parse_envelope(original)
+    except MalformedEventError as exc:
+        raise type(exc)(f"the original event inside a replayed event: {exc}") from None
+    return Envelope(
+        aws_id=envelope.aws_id,
+        detail_type=envelope.detail_type,
+        source=envelope.source,
+        time=envelope.time,
+        detail=envelope.detail,
+        raw=envelope.raw,
+        replayed=True,
     )
 
 

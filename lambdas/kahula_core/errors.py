@@ -23,6 +23,10 @@ class EnvelopeError(MalformedEventError):
     """The EventBridge envelope is not an object, or lacks or mistypes a required field."""
 
 
+class ReplayedEventError(EnvelopeError):
+    """An event under the reserved replay source is not a wrapper around one original event."""
+
+
 class InvalidTimestampError(MalformedEventError):
     """The event's ``time`` is not an ISO-8601 timestamp with a UTC offset, or its instant
     falls outside years 0001-9999 once moved to UTC."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import spec
 from .clients import ClientFactory, boto3_clients
-from .envelope import format_utc, parse_envelope
+from .envelope import format_utc, parse_event
 from .errors import ConfigurationError
 from .follow_ups import EmitReport, FollowUp, FollowUpEmitter, follow_up_for
 from .record import build_record, detail_document
@@ -50,6 +50,7 @@ class Outcome:
     stored_payload_hash: str | None = None
     differences: list[str] = field(default_factory=list)  # identity fields, on a conflict
     oversize: bool = False
+    replayed: bool = False  # the original of a replayed event (kahula replay)
     follow_ups: list[FollowUp] = field(default_factory=list)
     emit_report: EmitReport = field(default_factory=EmitReport)
 
@@ -57,12 +58,16 @@ class Outcome:
 def persist_event(event: Any, pipeline: Pipeline) -> Outcome:
     """Persist one EventBridge-shaped event exactly once; emit its follow-up, if any.
 
+    A replayed event (envelope.py) is persisted as the original it wraps: same unique_id and
+    payload_hash, so replaying what is already stored is a duplicate.
+
     Raises a MalformedEventError for an event that can never be stored (retrying cannot help),
     and lets transient AWS errors propagate so the caller retries; every step is idempotent,
     so a retry is safe.
     """
     settings = pipeline.settings
-    envelope = parse_envelope(event)
+    # A replayed event (a wrapper under the reserved replay source) is its original event.
+    envelope = parse_event(event, settings.replay_source)
     record = build_record(envelope, settings, pipeline.clock())
 
     oversize = not record.fits_inline(settings)
@@ -80,6 +85,7 @@ def persist_event(event: Any, pipeline: Pipeline) -> Outcome:
         stored_payload_hash=result.stored_payload_hash,
         differences=list(result.differences),
         oversize=oversize,
+        replayed=envelope.replayed,
     )
     if result.outcome is WriteOutcome.CONFLICT:
         pipeline.conflicts.send(
@@ -109,7 +115,8 @@ def build_pipeline(
 
     Reads spec.Env: TABLE_NAME, EVENT_BUS_NAME, CONFLICTS_QUEUE_URL, PAYLOAD_BUCKET,
     PAYLOAD_PREFIX (default ``oversize-payloads``), FOLLOW_UP_SOURCE, the contract paths,
-    FOLLOW_UP_RULES and INDEXED_ATTRIBUTES. Clients are created on first use.
+    FOLLOW_UP_RULES, INDEXED_ATTRIBUTES and REPLAY_SOURCE (unset: no event is unwrapped).
+    Clients are created on first use.
     """
     settings = Settings.from_environment(environ)
     payloads = PayloadStore(

@@ -18,6 +18,9 @@
                        detail less ``hash_excluded_paths``
   persisted_at         S, when it was stored, in the same canonical time form
 
+A replayed event (envelope.py, ``kahula replay``) is mapped as the original it wraps: every
+field above comes from the original, so a replay of a stored event is that event again.
+
 Identity: an item IS an event when unique_id, event_name, source and payload_hash all match.
 The same unique_id with any of the other three different is a conflict, never a duplicate.
 

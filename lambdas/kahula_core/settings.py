@@ -27,6 +27,8 @@ class Settings:
     paths: spec.ContractPaths = field(default_factory=spec.ContractPaths)
     follow_up_rules: tuple[spec.FollowUpRule, ...] = spec.DEFAULT_FOLLOW_UP_RULES
     key_limits: Mapping[str, int] = field(default_factory=lambda: dict(spec.KEY_ATTRIBUTES))
+    #: The reserved source of replayed events (spec.replay_source); None: never unwrap.
+    replay_source: str | None = None
 
     # Derived from ``paths`` (never set directly).
     event_id_path: Path = field(init=False)
@@ -60,6 +62,7 @@ class Settings:
                 paths=spec.ContractPaths.from_environment(environ),
                 follow_up_rules=spec.decode_follow_up_rules(environ.get(spec.Env.FOLLOW_UP_RULES)),
                 key_limits=spec.decode_indexed_attributes(environ.get(spec.Env.INDEXED_ATTRIBUTES)),
+                replay_source=environ.get(spec.Env.REPLAY_SOURCE, "").strip() or None,
             )
         except spec.SpecError as exc:
             raise ConfigurationError(f"invalid function configuration: {exc}") from None

@@ -64,6 +64,17 @@ def follow_up_source(prefix: str) -> str:
     return f"{prefix}.event-persister"
 
 
+#: The ``detail-type`` of a replayed event: its detail is the original event, as archived.
+REPLAY_DETAIL_TYPE = "Replayed"
+
+
+def replay_source(prefix: str) -> str:
+    """The ``source`` replayed events are wrapped under. The bus lets only the replay role put
+    it, so a persister told this source (``Env.REPLAY_SOURCE``) may trust what it carries and
+    persist the original event inside, with its own id, time, source and detail."""
+    return f"{prefix}.replay"
+
+
 def metrics_namespace(prefix: str) -> str:
     """The CloudWatch namespace of the platform's own metrics."""
     return f"{prefix.capitalize()}/EventPersistence"
@@ -91,6 +102,8 @@ class Env:
     PAYLOAD_PREFIX = "PAYLOAD_PREFIX"
     FOLLOW_UP_SOURCE = "FOLLOW_UP_SOURCE"
     FOLLOW_UP_RULES = "FOLLOW_UP_RULES"
+    # The reserved source of replayed (wrapped) events; unset: nothing is unwrapped.
+    REPLAY_SOURCE = "REPLAY_SOURCE"
     EVENT_ID_PATH = "EVENT_ID_PATH"
     DOMAIN_PATH = "DOMAIN_PATH"
     SAGA_ID_PATH = "SAGA_ID_PATH"

@@ -117,6 +117,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
                 "stored_payload_hash": outcome.stored_payload_hash,
                 "differences": outcome.differences,
                 "oversize": outcome.oversize,
+                "replayed": outcome.replayed,
                 "follow_ups": follow_up_ids,
             },
         )

@@ -266,9 +266,12 @@ def test_writer_shares_the_persisters_contract_and_archives(synth):
     _, persister = _function(synth, "persister.handler.lambda_handler")
     mine = writer["Properties"]["Environment"]["Variables"]
     theirs = persister["Properties"]["Environment"]["Variables"]
-    shared = {k for k in theirs if not k.startswith("POWERTOOLS_")}
+    # The replay source is the persister's alone: only the bus reserves it (EventReplay), so a
+    # writer told it would trust whatever an HTTP client posts under it.
+    shared = {k for k in theirs if not k.startswith("POWERTOOLS_") and k != spec.Env.REPLAY_SOURCE}
     assert {k: mine[k] for k in shared} == {k: theirs[k] for k in shared}
     assert spec.ARCHIVE_STREAM_ENV in mine
+    assert spec.Env.REPLAY_SOURCE not in mine
 
 
 def test_follow_up_source_is_reserved_for_the_writer_too(synth):

@@ -150,7 +150,14 @@ def test_each_write_is_on_the_resource_it_needs_only(synth):
 def test_consumer_stores_with_the_persisters_contract_and_follow_up_settings(synth):
     persister = persister_function(synth, "dev")["Properties"]["Environment"]["Variables"]
     consumer = consumer_function(synth)["Properties"]["Environment"]["Variables"]
-    shared = {k: v for k, v in persister.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    # the replay source is the persister's alone (only the bus reserves it): a consumer told it
+    # would trust whatever a stream producer writes under it
+    assert "REPLAY_SOURCE" not in consumer
+    shared = {
+        k: v
+        for k, v in persister.items()
+        if k not in ("POWERTOOLS_TRACE_DISABLED", "REPLAY_SOURCE")
+    }
     # the same contract, follow-up rules and source, and the same metrics service and namespace
     assert {k: consumer[k] for k in shared} == shared
     assert (consumer["BARE_ID_FIELD"], consumer["BARE_MESSAGE_FIELD"]) == ("eventId", "message")
