@@ -13,6 +13,7 @@ from cdk_app.checks import apply_checks
 from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
     AggregateEventStore,
+    ArchiveCatalog,
     EncryptionKey,
     EventApi,
     EventArchive,
@@ -196,6 +197,20 @@ class EventPersistenceStack(Stack):
             )
             bus.reserve_source(self.aggregates.props.outbox_source, self.aggregates.pipe_role)
 
+        # SQL over the archive (kahula query): Glue table with partition projection, Athena.
+        self.catalog = (
+            ArchiveCatalog(
+                self,
+                "ArchiveCatalog",
+                archive=archive,
+                naming=naming,
+                props=config.catalog,
+                encryption_key=key,
+            )
+            if config.catalog is not None
+            else None
+        )
+
         self.event_bus = bus
         self.table = table
         self.archive = archive
@@ -208,6 +223,13 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
         CfnOutput(self, "EventTableName", value=table.table.table_name)
         CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
+        if self.catalog is not None:
+            CfnOutput(self, "ArchiveWorkGroupName", value=self.catalog.work_group_name)
+            CfnOutput(self, "ArchiveDatabaseName", value=self.catalog.database_name)
+            CfnOutput(self, "ArchiveTableName", value=self.catalog.table_name)
+            CfnOutput(
+                self, "ArchiveQueryPolicyArn", value=self.catalog.query_policy.managed_policy_arn
+            )
         if self.stream is not None:
             CfnOutput(self, "StreamName", value=self.stream.stream.stream_name)
         if queue_ingest is not None:
