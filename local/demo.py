@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from cdk_app.cli.entries import read_entries as parse_entries
+
 from .fifo import sample_messages
 from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
@@ -36,40 +38,11 @@ WORKDIR = ROOT / ".demo"
 PROGRESS_THRESHOLD = 50
 
 
-class BadInputLine(ValueError):
-    pass
-
-
-def to_entry(record: Any, where: str) -> dict[str, Any]:
-    """One input line as a PutEvents entry."""
-    if not isinstance(record, dict):
-        raise BadInputLine(f"{where}: expected a JSON object, got {type(record).__name__}")
-    record = {k: v for k, v in record.items() if not k.startswith("_")}
-    if "detail-type" in record or "source" in record:
-        record = {
-            "Source": record.get("source"),
-            "DetailType": record.get("detail-type"),
-            "Detail": record.get("detail"),
-        }
-    missing = [k for k in ("Source", "DetailType", "Detail") if record.get(k) is None]
-    if missing:
-        raise BadInputLine(f"{where}: missing {', '.join(missing)}")
-    detail = record["Detail"]
-    entry = dict(record)
-    entry["Detail"] = detail if isinstance(detail, str) else json.dumps(detail)
-    return entry
-
-
 def read_entries(path: Path, bad: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                yield to_entry(json.loads(line), where)
-            except (json.JSONDecodeError, BadInputLine) as exc:
-                bad.append((where, str(exc)))
+    """The file's usable events as PutEvents entries (the parser ``kahula put`` uses);
+    unusable lines appended to ``bad`` as (where, reason)."""
+    for _, entry in parse_entries(path.read_text(encoding="utf-8"), path.name, bad):
+        yield entry
 
 
 @dataclass

@@ -94,6 +94,11 @@ class LocalKinesisMapping:
 
     # ------------------------------------------------------------------ polling
 
+    @property
+    def checkpoints(self) -> dict[str, str | None]:
+        """Shard -> last sequence number consumed (a local session saves and restores it)."""
+        return self._checkpoints
+
     def poll(self) -> int:
         """Consume every shard until none has an unread record; the records read."""
         before = self.stats.records_read

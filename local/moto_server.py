@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -118,20 +119,59 @@ def moto_server(timeout_seconds: float = 30.0) -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto server exited early with code {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not answer on {endpoint}") from None
-                time.sleep(0.1)
+        wait_ready(process, endpoint, timeout_seconds)
         yield endpoint
     finally:
         _stop(process)
+
+
+def wait_ready(process: subprocess.Popen[bytes], endpoint: str, timeout_seconds: float) -> None:
+    """Until the server answers on ``endpoint`` (or exits, or the time is up: RuntimeError)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto server exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not answer on {endpoint}") from None
+            time.sleep(0.1)
+
+
+def start_detached(log: Path, timeout_seconds: float = 30.0) -> tuple[int, str]:
+    """Start the patched server in its own session that outlives this process (the local
+    session of ``kahula local up``); returns its pid and endpoint once it answers. Whoever
+    starts it records the pid and stops it with ``stop_detached``."""
+    port = free_port()
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.moto_server", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process, endpoint, timeout_seconds)
+    except RuntimeError:
+        _stop(process)
+        raise
+    return process.pid, endpoint
+
+
+def stop_detached(pid: int) -> None:
+    """Stop a server ``start_detached`` started (its own process group), by its pid."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            with contextlib.suppress(ChildProcessError):  # reap it if this process started it
+                os.waitpid(pid, os.WNOHANG)
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

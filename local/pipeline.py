@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.config import Config
@@ -26,8 +26,6 @@ from kahula_core.record import build_record
 from kahula_core.settings import Settings
 from kahula_core.stream_events import BareEventFields, Coordinates, to_platform_event
 
-from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments
-
 from .fifo import FifoDoor
 from .kinesis import LocalKinesisMapping, put_records
 from .moto_server import moto_server
@@ -36,6 +34,9 @@ from .provision import Clients, Route, provision
 from .runtime import Invocation, LocalEventBridge, LocalLambda
 from .synth import synthesize
 from .topology import Topology
+
+if TYPE_CHECKING:  # the CDK loads only where synthesis needs it (start), never on attach
+    from cdk_app.config import Naming
 
 REGION = "us-east-1"
 PUT_EVENTS_BATCH = 10  # PutEvents limit
@@ -102,6 +103,18 @@ class StreamLedger:
     lost: list[tuple[str, str]] = field(default_factory=list)  # shard:sequence, what is missing
 
 
+def local_clients(endpoint: str) -> Clients:
+    """Clients of every service the pipeline provisions, on the local server."""
+    return Clients(
+        s3=_client("s3", endpoint),
+        sqs=_client("sqs", endpoint),
+        dynamodb=_client("dynamodb", endpoint),
+        events=_client("events", endpoint),
+        firehose=_client("firehose", endpoint),
+        kinesis=_client("kinesis", endpoint),
+    )
+
+
 def _client(service: str, endpoint: str) -> Any:
     # A private session: hooks on boto3's default session (the handler's) never touch these.
     return boto3.session.Session().client(
@@ -122,7 +135,7 @@ class LocalPipeline:
         routes: list[Route],
         bridge: LocalEventBridge,
         *,
-        names: Naming,
+        names: Naming | None,
         pipes: LocalPipes | None = None,
         stream_mappings: list[LocalKinesisMapping] | None = None,
         fifo: list[FifoDoor] | None = None,
@@ -151,6 +164,8 @@ class LocalPipeline:
         firehose_fault: Callable[[], bool] | None = None,
     ) -> Iterator[LocalPipeline]:
         """Synthesize ``env``, start moto, create the template's resources, wire the rules."""
+        from cdk_app.config import DEFAULT_PREFIX, Naming, select_environments  # noqa: PLC0415
+
         assembly_dir = workdir / "cdk.out"
         (config,) = select_environments(env)
         _, (stack,) = synthesize(assembly_dir, [config])
@@ -161,60 +176,75 @@ class LocalPipeline:
         saved_environment = dict(os.environ)
         try:
             with moto_server() as endpoint:
-                clients = Clients(
-                    s3=_client("s3", endpoint),
-                    sqs=_client("sqs", endpoint),
-                    dynamodb=_client("dynamodb", endpoint),
-                    events=_client("events", endpoint),
-                    firehose=_client("firehose", endpoint),
-                    kinesis=_client("kinesis", endpoint),
-                )
+                clients = local_clients(endpoint)
                 routes = provision(topology, clients)
-                lambdas = {
-                    f.logical_id: LocalLambda(
-                        topology, f, endpoint=endpoint, sqs=clients.sqs, log=log
-                    )
-                    for f in topology.of_type("AWS::Lambda::Function")
-                }
-                bridge = LocalEventBridge(
-                    topology, clients, routes, lambdas, firehose_fault=firehose_fault
-                )
-                pipes = LocalPipes(
+                yield cls.connect(
                     topology,
-                    dynamodb=clients.dynamodb,
-                    streams=_client("dynamodbstreams", endpoint),
-                    events=clients.events,
-                    sqs=clients.sqs,
-                )
-                by_name = {f.name: f for f in lambdas.values()}
-                mappings = [
-                    LocalKinesisMapping(
-                        topology,
-                        m,
-                        by_name[topology.resolve(m.properties["FunctionName"])],
-                        kinesis=clients.kinesis,
-                        sqs=clients.sqs,
-                    )
-                    for m in topology.of_type("AWS::Lambda::EventSourceMapping")
-                    # Kinesis sources here; SQS FIFO sources belong to the FIFO door below
-                    if topology.by_arn(topology.resolve(m.properties["EventSourceArn"])).type
-                    == "AWS::Kinesis::Stream"
-                ]
-                yield cls(
-                    topology,
+                    endpoint,
                     clients,
                     routes,
-                    bridge,
                     names=Naming(DEFAULT_PREFIX, env),
-                    pipes=pipes,
-                    stream_mappings=mappings,
-                    fifo=FifoDoor.from_template(topology, clients.sqs, lambdas),
+                    log=log,
+                    firehose_fault=firehose_fault,
                 )
         finally:
             os.environ.clear()
             os.environ.update(saved_environment)
             if handler_log is None:
                 log.close()
+
+    @classmethod
+    def connect(
+        cls,
+        topology: Topology,
+        endpoint: str,
+        clients: Clients,
+        routes: list[Route],
+        *,
+        names: Naming | None,
+        log: TextIO,
+        firehose_fault: Callable[[], bool] | None = None,
+    ) -> LocalPipeline:
+        """The pipeline over a provisioned server: the template's functions, rules, pipes,
+        stream mappings and FIFO door (``start`` provisions first; a later process attaching
+        to a running local session passes the routes it looked up). ``names`` (the stack's
+        naming) is needed only by the accounting, which finds queues by name."""
+        lambdas = {
+            f.logical_id: LocalLambda(topology, f, endpoint=endpoint, sqs=clients.sqs, log=log)
+            for f in topology.of_type("AWS::Lambda::Function")
+        }
+        bridge = LocalEventBridge(topology, clients, routes, lambdas, firehose_fault=firehose_fault)
+        pipes = LocalPipes(
+            topology,
+            dynamodb=clients.dynamodb,
+            streams=_client("dynamodbstreams", endpoint),
+            events=clients.events,
+            sqs=clients.sqs,
+        )
+        by_name = {f.name: f for f in lambdas.values()}
+        mappings = [
+            LocalKinesisMapping(
+                topology,
+                m,
+                by_name[topology.resolve(m.properties["FunctionName"])],
+                kinesis=clients.kinesis,
+                sqs=clients.sqs,
+            )
+            for m in topology.of_type("AWS::Lambda::EventSourceMapping")
+            # Kinesis sources here; SQS FIFO sources belong to the FIFO door below
+            if topology.by_arn(topology.resolve(m.properties["EventSourceArn"])).type
+            == "AWS::Kinesis::Stream"
+        ]
+        return cls(
+            topology,
+            clients,
+            routes,
+            bridge,
+            names=names,
+            pipes=pipes,
+            stream_mappings=mappings,
+            fifo=FifoDoor.from_template(topology, clients.sqs, lambdas),
+        )
 
     # ------------------------------------------------------------------ traffic
 
@@ -375,6 +405,8 @@ class LocalPipeline:
 
     def queue_name(self, what: str) -> str:
         """ "persister/failed" -> "kahula-persister-dev-failed", as the stack names queues."""
+        if self.names is None:
+            raise ValueError("this pipeline was attached without the stack's naming")
         base, *suffix = what.split("/")
         return "-".join([self.names.of(base), *suffix])
 

@@ -187,25 +187,53 @@ def _rule(topology: Topology, clients: Clients, r: Resource) -> list[Route]:
     for target in p["Targets"]:
         if any(k in target for k in ("Input", "InputPath", "InputTransformer")):
             raise UnsupportedTemplate(f"rule {r.logical_id}: target input transformation")
-        queue_name = f"{ROUTE_QUEUE_PREFIX}{r.logical_id}-{target['Id']}"[:80]
-        route_url = clients.sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        route_url = clients.sqs.create_queue(QueueName=_route_queue_name(r, target))["QueueUrl"]
         route_arn = clients.sqs.get_queue_attributes(
             QueueUrl=route_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
         clients.events.put_targets(
             Rule=name, EventBusName=bus, Targets=[{"Id": target["Id"], "Arn": route_arn}]
         )
-        dlq_arn = topology.resolve(target.get("DeadLetterConfig", {}).get("Arn"))
-        routes.append(
-            Route(
-                rule=r.logical_id,
-                target_id=target["Id"],
-                route_queue_url=route_url,
-                target=topology.by_arn(topology.resolve(target["Arn"])),
-                retry_attempts=target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185),
-                dead_letter_queue_url=(
-                    topology.ref(topology.by_arn(dlq_arn).logical_id) if dlq_arn else None
-                ),
-            )
-        )
+        routes.append(_route(topology, r, target, route_url))
     return routes
+
+
+def existing_routes(topology: Topology, clients: Clients) -> list[Route]:
+    """The routes ``provision`` created earlier on this server (a later process attaching to
+    a running local session): every rule target's route queue, looked up, nothing created."""
+    return [
+        _route(
+            topology,
+            r,
+            target,
+            clients.sqs.get_queue_url(QueueName=_route_queue_name(r, target))["QueueUrl"],
+        )
+        for r in topology.of_type("AWS::Events::Rule")
+        for target in r.properties["Targets"]
+    ]
+
+
+def _route_queue_name(r: Resource, target: dict[str, Any]) -> str:
+    return f"{ROUTE_QUEUE_PREFIX}{r.logical_id}-{target['Id']}"[:80]
+
+
+def _route(topology: Topology, r: Resource, target: dict[str, Any], route_url: str) -> Route:
+    dlq_arn = topology.resolve(target.get("DeadLetterConfig", {}).get("Arn"))
+    return Route(
+        rule=r.logical_id,
+        target_id=target["Id"],
+        route_queue_url=route_url,
+        target=topology.by_arn(topology.resolve(target["Arn"])),
+        retry_attempts=target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185),
+        dead_letter_queue_url=(
+            topology.ref(topology.by_arn(dlq_arn).logical_id) if dlq_arn else None
+        ),
+    )
+
+
+def existing_queues(topology: Topology, clients: Clients) -> None:
+    """Fill the topology's queue URLs from a server ``provision`` already set up."""
+    for r in topology.of_type("AWS::SQS::Queue"):
+        topology.queue_urls[r.logical_id] = clients.sqs.get_queue_url(
+            QueueName=topology.name(r.logical_id)
+        )["QueueUrl"]

@@ -9,6 +9,7 @@ from aws_cdk import App, CfnOutput, Environment, Stack
 from constructs import Construct
 from kahula_core import spec
 
+from cdk_app import stack_outputs as so
 from cdk_app.checks import apply_checks
 from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
@@ -219,26 +220,56 @@ class EventPersistenceStack(Stack):
         self.monitoring = monitoring
         self._acknowledge_environment_choices(config)
 
-        CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
-        CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
-        CfnOutput(self, "EventTableName", value=table.table.table_name)
-        CfnOutput(self, "ArchiveBucketName", value=archive.bucket.bucket_name)
+        # What the operator CLI (`kahula`) reads; the names are kahula.stack_outputs'.
+        CfnOutput(self, so.EVENT_BUS_NAME, value=bus.bus.event_bus_name)
+        CfnOutput(self, so.EVENT_BUS_ARN, value=bus.bus.event_bus_arn)
+        if bus.archive is not None:
+            CfnOutput(self, so.EVENT_BUS_ARCHIVE_NAME, value=bus.archive.archive_name)
+        CfnOutput(self, so.EVENT_TABLE_NAME, value=table.table.table_name)
+        CfnOutput(self, so.ARCHIVE_BUCKET_NAME, value=archive.bucket.bucket_name)
+        CfnOutput(
+            self, so.ARCHIVE_STREAM_NAME, value=archive.delivery_stream.delivery_stream_name
+        )
+        CfnOutput(self, so.PERSISTER_FUNCTION_NAME, value=persister.function.function_name)
         if self.catalog is not None:
-            CfnOutput(self, "ArchiveWorkGroupName", value=self.catalog.work_group_name)
-            CfnOutput(self, "ArchiveDatabaseName", value=self.catalog.database_name)
-            CfnOutput(self, "ArchiveTableName", value=self.catalog.table_name)
+            CfnOutput(self, so.ARCHIVE_WORK_GROUP_NAME, value=self.catalog.work_group_name)
+            CfnOutput(self, so.ARCHIVE_DATABASE_NAME, value=self.catalog.database_name)
+            CfnOutput(self, so.ARCHIVE_TABLE_NAME, value=self.catalog.table_name)
             CfnOutput(
-                self, "ArchiveQueryPolicyArn", value=self.catalog.query_policy.managed_policy_arn
+                self,
+                so.ARCHIVE_QUERY_POLICY_ARN,
+                value=self.catalog.query_policy.managed_policy_arn,
             )
         if self.stream is not None:
-            CfnOutput(self, "StreamName", value=self.stream.stream.stream_name)
+            CfnOutput(self, so.STREAM_NAME, value=self.stream.stream.stream_name)
         if queue_ingest is not None:
-            CfnOutput(self, "IngestQueueUrl", value=queue_ingest.queue.queue_url)
-            CfnOutput(self, "LedgerTableName", value=queue_ingest.ledger_table.table_name)
+            CfnOutput(self, so.INGEST_QUEUE_URL, value=queue_ingest.queue.queue_url)
+            CfnOutput(self, so.LEDGER_TABLE_NAME, value=queue_ingest.ledger_table.table_name)
         if self.api is not None:
-            CfnOutput(self, "EventApiUrl", value=self.api.api.url)
+            CfnOutput(self, so.EVENT_API_URL, value=self.api.api.url)
         for detail_type, queue in routing.queues.items():
-            CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
+            CfnOutput(self, so.follow_up_queue_url(detail_type), value=queue.queue_url)
+        for detail_type, queue in routing.consumer_dead_letter_queues.items():
+            CfnOutput(self, so.consumer_dlq_url(detail_type), value=queue.queue_url)
+        operator_queues = {
+            "failed": persister.failure_queue,
+            "conflicts": persister.conflicts_queue,
+            "persister-undeliverable": persister.undeliverable_queue,
+            "archive-undeliverable": archive.dead_letter_queue,
+            "follow-ups-undeliverable": routing.dead_letter_queue,
+            **({"ingest-dlq": queue_ingest.dead_letter_queue} if queue_ingest else {}),
+            **(
+                {
+                    "stream-malformed": self.stream.quarantine_queue,
+                    "stream-failed": self.stream.failure_queue,
+                }
+                if self.stream
+                else {}
+            ),
+            **({"outbox-dlq": self.aggregates.dead_letter_queue} if self.aggregates else {}),
+        }
+        for name, operator_queue in operator_queues.items():
+            CfnOutput(self, so.OPERATOR_QUEUES[name], value=operator_queue.queue_url)
 
     def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
         """Control Tower findings that are this environment's decision, not a construct's."""

@@ -1,0 +1,241 @@
+"""`kahula redrive QUEUE`: reasons shown, retryable messages handed back to their target,
+deleted only after that succeeded; conflicts and the unfixable stay."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cdk_app import stack_outputs as so
+from cdk_app.cli.output import ExitCode
+
+EVENT = {
+    "version": "0",
+    "id": "e-1",
+    "detail-type": "OrderUpdatedEvent",
+    "source": "orders.service",
+    "account": "123456789012",
+    "time": "2026-11-22T05:00:00Z",
+    "region": "eu-west-1",
+    "resources": [],
+    "detail": {"metadata": {"event_id": "order-1"}, "n": 1},
+}
+MALFORMED = {**EVENT, "id": "e-2", "time": "not a time"}
+
+
+class FakeLambda:
+    def __init__(self, fail: bool = False) -> None:
+        self.invoked: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail = fail
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict:
+        if self.fail:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "TooManyRequestsException"}}, "Invoke")
+        self.invoked.append((FunctionName, InvocationType, json.loads(Payload)))
+        return {"StatusCode": 202}
+
+
+class FakeFirehose:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes]] = []
+
+    def put_record_batch(self, *, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        self.records += [(DeliveryStreamName, r["Data"]) for r in Records]
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "r"}]}
+
+
+@pytest.fixture
+def lambda_(deployed) -> FakeLambda:
+    deployed.fakes["lambda"] = FakeLambda()
+    return deployed.fakes["lambda"]
+
+
+def _send(deployed, name: str, body: Any, **attributes: str) -> None:
+    kwargs: dict[str, Any] = {"QueueUrl": _url(deployed, name), "MessageBody": json.dumps(body)}
+    if attributes:
+        kwargs["MessageAttributes"] = {
+            k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+        }
+    if name == "ingest-dlq":
+        kwargs |= {"MessageGroupId": "tenant-a", "MessageDeduplicationId": str(len(str(body)))}
+    deployed.client("sqs").send_message(**kwargs)
+
+
+def _url(deployed, name: str) -> str:
+    key = so.OPERATOR_QUEUES.get(name) or so.consumer_dlq_url("ValidatableEvent")
+    return deployed.outputs[key]
+
+
+def _left(deployed, url: str) -> list[dict[str, Any]]:
+    return (
+        deployed.client("sqs")
+        .receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        .get("Messages", [])
+    )
+
+
+def _on_failure(event: dict[str, Any], error: str = "boom") -> dict[str, Any]:
+    return {
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responsePayload": {"errorType": "StoreUnavailableError", "errorMessage": error},
+    }
+
+
+def test_a_failed_event_is_invoked_again_on_the_persister_then_deleted(deployed, lambda_, cli):
+    # GIVEN an on-failure record of a well-formed event
+    _send(deployed, "failed", _on_failure(EVENT, "DynamoDB unavailable"))
+    # WHEN the failure queue is redriven
+    ran = cli("--json", "redrive", "failed")
+    # THEN the persister got the original event itself (its EventBridge id kept), async
+    assert lambda_.invoked == [("kahula-persister-dev", "Event", EVENT)]
+    # AND the message shows its reason, is redriven and gone from the queue
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert item["reason"] == "StoreUnavailableError: DynamoDB unavailable"
+    assert item["action"] == "redriven"
+    assert _left(deployed, _url(deployed, "failed")) == []
+    assert ran.code == ExitCode.OK
+
+
+def test_a_still_malformed_event_stays_with_its_reason(deployed, lambda_, cli):
+    # GIVEN an on-failure record of an event the persister refuses (a bad time)
+    _send(deployed, "failed", _on_failure(MALFORMED))
+    # WHEN redriven
+    ran = cli("--json", "redrive", "failed")
+    # THEN it is not invoked, stays on the queue (visible again), and says why
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert lambda_.invoked == []
+    assert item["action"] == "kept"
+    assert item["why_kept"].startswith("still malformed:")
+    assert "time" in item["why_kept"]
+    assert len(_left(deployed, _url(deployed, "failed"))) == 1
+    assert ran.code == ExitCode.ITEMS_FAILED
+
+
+def test_a_conflict_is_shown_with_both_hashes_and_never_redriven(deployed, lambda_, cli):
+    conflict = {
+        "reason": "conflict: ...",
+        "unique_id": "order-1",
+        "differences": ["payload_hash"],
+        "stored_payload_hash": "a" * 64,
+        "incoming_payload_hash": "b" * 64,
+        "stored_event_name": "OrderUpdatedEvent",
+        "stored_source": "orders.service",
+        "event": EVENT,
+    }
+    _send(deployed, "conflicts", conflict, reason="conflict")
+    ran = cli("--json", "redrive", "conflicts")
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert (item["stored_payload_hash"], item["incoming_payload_hash"]) == ("a" * 64, "b" * 64)
+    assert item["action"] == "kept"
+    assert lambda_.invoked == []
+    assert len(_left(deployed, _url(deployed, "conflicts"))) == 1
+
+
+def test_a_rule_dlq_message_shows_the_rule_error_and_goes_to_the_persister(deployed, lambda_, cli):
+    _send(
+        deployed,
+        "persister-undeliverable",
+        EVENT,
+        ERROR_CODE="SDK_CLIENT_ERROR",
+        ERROR_MESSAGE="Lambda throttled",
+    )
+    ran = cli("--json", "redrive", "persister-undeliverable")
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert item["reason"] == "SDK_CLIENT_ERROR: Lambda throttled"
+    assert lambda_.invoked == [("kahula-persister-dev", "Event", EVENT)]
+
+
+def test_an_undeliverable_archive_event_goes_to_the_archive_stream(deployed, cli):
+    deployed.fakes["firehose"] = firehose = FakeFirehose()
+    _send(deployed, "archive-undeliverable", EVENT, ERROR_CODE="THROTTLING")
+    cli("redrive", "archive-undeliverable")
+    assert [(s, json.loads(d)) for s, d in firehose.records] == [("kahula-events-dev", EVENT)]
+
+
+def test_an_undeliverable_follow_up_goes_to_its_types_queue(deployed, cli):
+    follow_up = {**EVENT, "detail-type": "ValidatableEvent"}
+    _send(deployed, "follow-ups-undeliverable", follow_up)
+    cli("redrive", "follow-ups-undeliverable")
+    (moved,) = _left(deployed, deployed.outputs[so.follow_up_queue_url("ValidatableEvent")])
+    assert json.loads(moved["Body"]) == follow_up
+
+
+def test_a_consumer_dlq_message_moves_back_to_its_queue(deployed, cli):
+    follow_up = {**EVENT, "detail-type": "ValidatableEvent"}
+    _send(deployed, "validatable-dlq", follow_up)
+    ran = cli("redrive", "validatable-dlq")
+    assert ran.code == ExitCode.OK, ran.stdout + ran.stderr
+    (moved,) = _left(deployed, deployed.outputs[so.follow_up_queue_url("ValidatableEvent")])
+    assert json.loads(moved["Body"]) == follow_up
+    assert _left(deployed, _url(deployed, "validatable-dlq")) == []
+
+
+def test_a_fifo_message_goes_back_to_its_tenants_group_and_an_unreadable_one_stays(deployed, cli):
+    # GIVEN one message that hit the receive limit and one the consumer could not read
+    _send(deployed, "ingest-dlq", {"tenant_id": "tenant-a", "event_id": "e-9", "payload": {}})
+    _send(deployed, "ingest-dlq", {"event_id": "x"}, reason="message field 'tenant_id' ...")
+    # WHEN redriven
+    ran = cli("--json", "redrive", "ingest-dlq")
+    # THEN the first is back on the FIFO queue, in its tenant's group; the second stays
+    actions = sorted(json.loads(line)["action"] for line in ran.stdout.splitlines())
+    assert actions == ["kept", "redriven"]
+    (moved,) = deployed.client("sqs").receive_message(
+        QueueUrl=deployed.outputs[so.INGEST_QUEUE_URL], AttributeNames=["MessageGroupId"]
+    )["Messages"]
+    assert moved["Attributes"]["MessageGroupId"] == "tenant-a"
+    assert json.loads(moved["Body"])["event_id"] == "e-9"
+
+
+def test_a_dry_run_changes_nothing_and_exits_0(deployed, lambda_, cli):
+    _send(deployed, "failed", _on_failure(EVENT))
+    _send(deployed, "failed", _on_failure(MALFORMED))
+    ran = cli("--json", "redrive", "failed", "--dry-run")
+    actions = sorted(json.loads(line)["action"] for line in ran.stdout.splitlines())
+    assert actions == ["kept", "would redrive"]
+    assert lambda_.invoked == []
+    assert len(_left(deployed, _url(deployed, "failed"))) == 2
+    assert ran.code == ExitCode.OK
+
+
+def test_max_limits_the_messages_examined(deployed, lambda_, cli):
+    for _ in range(5):
+        _send(deployed, "failed", _on_failure(EVENT))
+    ran = cli("--json", "redrive", "failed", "--max", "3")
+    assert len(ran.stdout.splitlines()) == 3
+    assert len(lambda_.invoked) == 3
+
+
+def test_a_redrive_that_fails_keeps_the_message(deployed, cli):
+    deployed.fakes["lambda"] = FakeLambda(fail=True)
+    _send(deployed, "failed", _on_failure(EVENT))
+    ran = cli("--json", "redrive", "failed")
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert item["action"] == "failed"
+    assert "TooManyRequestsException" in item["why_kept"]
+    assert len(_left(deployed, _url(deployed, "failed"))) == 1
+    assert ran.code == ExitCode.ITEMS_FAILED
+
+
+def test_an_unknown_queue_is_a_usage_error_listing_the_queues(cli):
+    ran = cli("redrive", "nope")
+    assert ran.code == ExitCode.USAGE
+    assert "no queue 'nope'" in ran.stderr
+    assert "validatable-dlq" in ran.stderr
+
+
+def test_an_empty_queue_says_so(cli):
+    ran = cli("redrive", "failed")
+    assert ran.code == ExitCode.OK
+    assert "queue failed is empty" in ran.stdout
+
+
+def test_the_help_lists_every_queue(cli, capsys):
+    cli("redrive", "--help")
+    out = capsys.readouterr().out
+    for name in [*so.OPERATOR_QUEUES, "<type>-dlq"]:
+        assert f"  {name} " in out
