@@ -41,7 +41,14 @@ AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 class QueryError(Exception):
-    """A query could not run or did not finish; the message says why and what to do."""
+    """A query could not run or did not finish; the message says why and what to do.
+
+    ``aws_error``: the botocore exception behind it, if any (a caller may map its kind, such
+    as missing credentials, to its own exit code)."""
+
+    def __init__(self, message: str, *, aws_error: Exception | None = None) -> None:
+        super().__init__(message)
+        self.aws_error = aws_error
 
 
 class QueryFailed(QueryError):
@@ -268,7 +275,9 @@ def copy_archive(s3: Any, bucket: str, destination: Path) -> int:
                 target.write_bytes(body)
                 copied += 1
     except AWS_ERRORS as exc:
-        raise QueryError(f"the archive bucket {bucket!r} could not be read: {exc}") from None
+        raise QueryError(
+            f"the archive bucket {bucket!r} could not be read: {exc}", aws_error=exc
+        ) from None
     return copied
 
 
@@ -467,8 +476,8 @@ def _athena_error(exc: Exception, doing: str) -> QueryError:
         code = exc.response.get("Error", {}).get("Code", "Error")
         message = exc.response.get("Error", {}).get("Message", "")
         hint = f"; {ACCESS_HINT}" if code in ("AccessDeniedException", "AccessDenied") else ""
-        return QueryError(f"Athena could not {doing}: {code}: {message}{hint}")
-    return QueryError(f"Athena could not {doing}: {exc}")
+        return QueryError(f"Athena could not {doing}: {code}: {message}{hint}", aws_error=exc)
+    return QueryError(f"Athena could not {doing}: {exc}", aws_error=exc)
 
 
 def _first_line(exc: BaseException) -> str:

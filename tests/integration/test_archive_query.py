@@ -4,6 +4,7 @@ objects in moto's S3, counted against what the table holds."""
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -84,3 +85,66 @@ def test_the_partitions_are_the_arrival_hour_of_each_object(demo):
     result = query(demo, "SELECT DISTINCT year, month, day, hour FROM events")
     from_keys = {tuple(part.split("=")[1] for part in key.split("/")[1:5]) for key, _ in objects}
     assert set(result.rows) == from_keys
+
+
+class _Attached:
+    """Stands in for the local session (``local/session.py``): this pipeline's moto server."""
+
+    endpoint = ""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def client(self, service):
+        return getattr(self.pipeline.clients, service)
+
+    def settle(self):
+        self.pipeline.run()
+
+    def close(self):
+        return None
+
+
+def test_kahula_local_query_counts_by_type_match_the_table(demo):
+    # GIVEN the demo's pipeline as the --local target of the CLI
+    from cdk_app import stack_outputs as so
+    from cdk_app.cli.context import Options, State, Target
+    from cdk_app.cli.main import run
+    from cdk_app.cli.output import Output
+
+    pipeline, ledger, bucket = demo
+    session = _Attached(pipeline)
+
+    def target(options: Options) -> Target:
+        return Target(
+            env="dev",
+            stack_name=options.stack_name,
+            outputs={so.ARCHIVE_BUCKET_NAME: bucket},
+            client_factory=session.client,
+            local=session,
+        )
+
+    refused = ", ".join(literal(event_id) for event_id, _ in ledger.failed)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    state = State(
+        target_factory=target, output=Output(json_mode=True, stdout=stdout, stderr=stderr)
+    )
+    # WHEN `kahula --local --json query` counts distinct events per type
+    code = run(
+        [
+            "--local",
+            "--json",
+            "query",
+            "SELECT detail_type, count(DISTINCT coalesce(json_extract_scalar(detail, "
+            f"'$.metadata.event_id'), id)) AS events FROM events WHERE id NOT IN ({refused}) "
+            "GROUP BY detail_type",
+        ],
+        state=state,
+    )
+    # THEN DuckDB read the local archive and the counts are the table's items by type
+    assert code == 0, stderr.getvalue()
+    document = json.loads(stdout.getvalue())
+    assert document["engine"] == "duckdb"
+    counts = {row["detail_type"]: row["events"] for row in document["rows"]}
+    items = Counter(item["event_name"]["S"] for item in pipeline.items().values())
+    assert counts == dict(items)
