@@ -97,15 +97,15 @@ deploy-role: dev ## the GitHub OIDC deploy role in this account: make deploy-rol
 		$(if $(OIDC_PROVIDER_ARN),-c github-oidc-provider-arn=$(OIDC_PROVIDER_ARN),) \
 		--require-approval broadening $(PREFIX)-github-deploy
 
-demo: dev ## run the whole pipeline locally on an embedded AWS (moto)
-	python -m local.demo
+demo: dev ## run the whole pipeline locally on an embedded AWS (moto); KEEP=1 leaves it running for kahula --local
+	python -m local.demo $(if $(KEEP),--keep,)
 
 push: dev ## push your own events through the local pipeline: make push EVENTS=file.jsonl
 	@test -n "$(EVENTS)" || { echo "usage: make push EVENTS=path/to/events.jsonl"; exit 2; }
 	python -m local.demo --events "$(EVENTS)"
 
-seed: dev ## one sample per event type on the FIFO queue (local moto; ENV=dev: deployed); INVALID=1 adds invalid ones
-	python -m scripts.seed $(if $(ENV),--env $(ENV),) $(if $(INVALID),--invalid,)
+seed: dev ## one sample per event type on the FIFO queue (local session; ENV=dev: deployed); INVALID=1 adds invalid ones
+	python -m cdk_app.cli $(if $(ENV),--env $(ENV),--local) seed $(if $(INVALID),--invalid,)
 
 api: dev ## the HTTP API on 127.0.0.1 over the local pipeline (PORT=8080); Ctrl-C stops it
 	python -m local.api_server --port $(or $(PORT),8080)

@@ -11,6 +11,7 @@ are comments. Exits 1 if any accepted event was lost, or if no line was usable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import signal
@@ -26,8 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from cdk_app.cli.entries import read_entries as parse_entries
+from cdk_app.cli.seeding import sample_messages
 
-from .fifo import sample_messages
 from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
 
@@ -239,12 +240,36 @@ def render(
         )
 
 
+@contextlib.contextmanager
+def _pipeline(keep: bool, console: Console) -> Iterator[LocalPipeline]:
+    """A pipeline of its own (stopped afterwards), or, with ``keep``, a fresh local session
+    left running for ``kahula --local`` (any running session is stopped first)."""
+    if not keep:
+        with _pipeline(keep, console) as pipeline:
+            yield pipeline
+        return
+    from cdk_app.config import DEFAULT_PREFIX, Naming  # noqa: PLC0415
+
+    from . import session  # noqa: PLC0415
+
+    if session.down() is not None:
+        console.print("stopped the running local session: the demo starts from an empty one")
+    record, _ = session.up(announce=console.print)
+    attached = session.LocalSession(record, names=Naming(DEFAULT_PREFIX, record.env))
+    try:
+        yield attached.pipeline
+        attached.pipeline.put_back_drained()  # the report read the queues: leave them full
+    finally:
+        attached.close()
+
+
 def run(
     events: Path,
     *,
     progress: bool | None,
     console: Console,
     stream_events: Path | None = STREAM_SAMPLES,
+    keep: bool = False,
 ) -> int:
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR)
@@ -262,7 +287,7 @@ def run(
     console.print(
         f"synthesizing the dev stack and starting moto on 127.0.0.1 ({len(entries)} events)"
     )
-    with LocalPipeline.start(WORKDIR) as pipeline:
+    with _pipeline(keep, console) as pipeline:
         published: Published
         with Progress(
             "[progress.description]{task.description}",
@@ -305,7 +330,13 @@ def run(
     render(ledger, bad, time.monotonic() - started, console)
     if stream_ledger is not None:
         render_stream(stream_ledger, console)
-    console.print(f"handler logs: {WORKDIR / 'persister.log'}")
+    if keep:
+        console.print(
+            "the local session is still running: try `kahula --local get order-1001-v3`, "
+            "`kahula --local redrive failed`; `kahula local down` stops it"
+        )
+    else:
+        console.print(f"handler logs: {WORKDIR / 'persister.log'}")
     return 1 if ledger.lost or (stream_ledger and stream_ledger.lost) else 0
 
 
@@ -322,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON-lines file of Kinesis records ({partitionKey, data}) for the stream "
         "(default: the shipped samples with the shipped events, none with --events)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="run in a fresh local session and leave it running for `kahula --local`",
+    )
     args = parser.parse_args(argv)
     if not args.events.is_file():
         parser.error(f"no such file: {args.events}")
@@ -337,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             console=console,
             stream_events=args.stream_records
             or (STREAM_SAMPLES if args.events == SAMPLES else None),
+            keep=args.keep,
         )
     except KeyboardInterrupt:
         console.print("interrupted; the local moto server was stopped")

@@ -11,39 +11,17 @@ be a pause). After ``maxReceiveCount`` receives, moto's redrive moves a message 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+from cdk_app.cli.seeding import send_envelopes
 
 from .runtime import LocalLambda
 from .topology import Resource, Topology, UnsupportedTemplate
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "lambdas" / "queue_consumer" / "schemas"
-SCHEMA_SUFFIX = ".schema.json"
 MAX_ROUNDS = 10_000  # a poller that never empties its queue is a bug: stop, say so
-
-
-def sample_messages(*, invalid: bool, folder: Path = SCHEMAS) -> list[dict[str, Any]]:
-    """One sample message per event type with a schema in ``folder`` (``invalid``: plus its
-    invalid sample), each with a fresh event id and the current time, as the Go seeder sends."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kinds = ("sample", "invalid") if invalid else ("sample",)
-    out = []
-    for schema in sorted(folder.glob(f"*{SCHEMA_SUFFIX}")):
-        event_type = schema.name.removesuffix(SCHEMA_SUFFIX)
-        for kind in kinds:
-            path = folder / f"{event_type}.{kind}.json"
-            if not path.is_file():
-                raise FileNotFoundError(f"{event_type}: no {path.name} beside its schema")
-            message = json.loads(path.read_text())
-            message.update(event_id=str(uuid.uuid4()), created_at=now)
-            out.append(message)
-    return out
 
 
 @dataclass
@@ -67,6 +45,7 @@ class FifoDoor:
     dead_letter_url: str | None
     batch_size: int
     stats: PollStats = field(default_factory=PollStats)
+    drained: list[dict[str, Any]] = field(default_factory=list)  # DLQ messages read off
 
     @classmethod
     def from_template(
@@ -104,19 +83,7 @@ class FifoDoor:
 
     def send(self, envelopes: Iterable[Mapping[str, Any]]) -> int:
         """SendMessage each envelope as the Go seeder does: group = tenant, dedup id = event id."""
-        sent = 0
-        for envelope in envelopes:
-            group = str(envelope.get("tenant_id") or "unknown")
-            kwargs: dict[str, Any] = {
-                "QueueUrl": self.queue_url,
-                "MessageBody": json.dumps(envelope),
-                "MessageGroupId": group,
-            }
-            if envelope.get("event_id"):
-                kwargs["MessageDeduplicationId"] = str(envelope["event_id"])[:128]
-            self.sqs.send_message(**kwargs)
-            sent += 1
-        return sent
+        return send_envelopes(self.sqs, self.queue_url, envelopes)
 
     # ------------------------------------------------------------------ the mapping
 
@@ -194,7 +161,9 @@ class FifoDoor:
         raise RuntimeError(f"the FIFO queue {self.queue_url} did not drain in {MAX_ROUNDS} polls")
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """Every message on the DLQ (drained): body, reason attribute (if the consumer sent it)."""
+        """Every message on the DLQ (drained): body, reason attribute (if the consumer sent it).
+        The drained messages are kept in ``self.drained`` (a session left running puts them
+        back: LocalPipeline.put_back_drained)."""
         out: list[dict[str, Any]] = []
         if self.dead_letter_url is None:
             return out
@@ -209,6 +178,7 @@ class FifoDoor:
             for m in messages:
                 reason = m.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
                 out.append({"body": m["Body"], "reason": reason or "receive limit reached"})
+                self.drained.append(m)
                 self.sqs.delete_message(
                     QueueUrl=self.dead_letter_url, ReceiptHandle=m["ReceiptHandle"]
                 )

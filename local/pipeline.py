@@ -423,6 +423,37 @@ class LocalPipeline:
         kept += self._drain_queue(queue.logical_id)
         return list(kept)
 
+    def put_back_drained(self) -> int:
+        """Send back what the accounting drained from the quarantine queues and the FIFO DLQ,
+        so a session left running (``make demo KEEP=1``) still holds them for ``kahula
+        redrive``. Bodies and the FIFO DLQ's attributes are kept; the rule DLQs' error
+        attributes are not (the accounting read bodies only)."""
+        sqs, sent = self.clients.sqs, 0
+        for name, bodies in self._drained.items():
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            for body in bodies:
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+                sent += 1
+        for door in self.fifo:
+            for message in door.drained:
+                try:
+                    tenant = json.loads(message["Body"]).get("tenant_id")
+                except (ValueError, AttributeError):
+                    tenant = None
+                kwargs: dict[str, Any] = {
+                    "QueueUrl": door.dead_letter_url,
+                    "MessageBody": message["Body"],
+                    "MessageGroupId": str(tenant or "unknown"),
+                    "MessageDeduplicationId": f"put-back-{message['MessageId']}",
+                }
+                if message.get("MessageAttributes"):
+                    kwargs["MessageAttributes"] = message["MessageAttributes"]
+                sqs.send_message(**kwargs)
+                sent += 1
+            door.drained.clear()
+        self._drained.clear()
+        return sent
+
     def _drain_queue(self, logical_id: str) -> list[dict[str, Any]]:
         out = []
         for messages in self.bridge._drain(self.topology.ref(logical_id)):

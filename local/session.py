@@ -154,8 +154,11 @@ class LocalSession:
 
     region = REGION
 
-    def __init__(self, record: SessionRecord, state_dir: Path = STATE_DIR) -> None:
+    def __init__(
+        self, record: SessionRecord, state_dir: Path = STATE_DIR, *, names: Any = None
+    ) -> None:
         self.record = record
+        self.names = names  # the stack's Naming, for the demo's accounting (needs the CDK)
         self.state_dir = state_dir
         self.endpoint = record.endpoint
         self.clients = local_clients(record.endpoint)
@@ -200,7 +203,7 @@ class LocalSession:
                 self.endpoint,
                 self.clients,
                 existing_routes(self.topology, self.clients),
-                names=None,
+                names=self.names,
                 log=self._log,
             )
             if pipeline.pipes is not None:

@@ -227,9 +227,7 @@ class EventPersistenceStack(Stack):
             CfnOutput(self, so.EVENT_BUS_ARCHIVE_NAME, value=bus.archive.archive_name)
         CfnOutput(self, so.EVENT_TABLE_NAME, value=table.table.table_name)
         CfnOutput(self, so.ARCHIVE_BUCKET_NAME, value=archive.bucket.bucket_name)
-        CfnOutput(
-            self, so.ARCHIVE_STREAM_NAME, value=archive.delivery_stream.delivery_stream_name
-        )
+        CfnOutput(self, so.ARCHIVE_STREAM_NAME, value=archive.delivery_stream.delivery_stream_name)
         CfnOutput(self, so.PERSISTER_FUNCTION_NAME, value=persister.function.function_name)
         if self.catalog is not None:
             CfnOutput(self, so.ARCHIVE_WORK_GROUP_NAME, value=self.catalog.work_group_name)

@@ -237,13 +237,14 @@ def deployed_target(options: Options, *, session: Any = None) -> Target:
     )
 
 
-def local_target(options: Options) -> Target:
+def local_target(options: Options, *, state_dir: Path | None = None) -> Target:
     """The local pipeline's session (started on demand; ``kahula local down`` stops it)."""
     session_module = import_local("session")
     try:
         session = session_module.LocalSession.open(
             env=options.env,
             prefix=options.prefix,
+            state_dir=state_dir or session_module.STATE_DIR,
             announce=lambda line: print(line, file=sys.stderr),
         )
     except (session_module.LocalSessionError, RuntimeError) as exc:

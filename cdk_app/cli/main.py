@@ -31,12 +31,10 @@ checkout instead.
 
 Examples:
 
-  kahula get order-1001-v3                      # the stored event, as JSON
-
+\b
+  kahula get order-1001-v3                      # one stored event
   kahula --env prod --profile ops redrive failed --dry-run
-
   kahula --local put samples/events.jsonl && kahula --local get order-1001-v3
-
   kahula --json put events.jsonl | jq .         # one JSON line per input line
 
 {EXIT_CODES_HELP}"""
@@ -62,7 +60,7 @@ def options(  # Typer reads the options from the signature
             "--env",
             "-e",
             envvar=ENV_VARIABLE,
-            help=f"environment (default: ${ENV_VARIABLE}, else dev)",
+            help="environment: the stack is PREFIX-ENV",
         ),
     ] = "dev",
     profile: Annotated[

@@ -129,7 +129,7 @@ class Output:
             return
         table = Table(title=title)
         for column in columns:
-            table.add_column(column, overflow="fold" if column in fold else "ellipsis")
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*("" if cell is None else str(cell) for cell in row))
         self.console.print(table)

@@ -198,3 +198,33 @@ def test_the_readme_example_runs_against_the_installed_library(python, tmp_path)
     }
     assert {"ValidatableEvent", "IndexableEvent", "ArchivableEvent"} <= routed
     assert (app / "out" / "AcmeReuse.template.json").is_file()
+
+
+def test_the_installed_cli_runs_without_the_cdk_and_finds_the_samples(python, wheel, tmp_path):
+    # GIVEN the wheel installed in a fresh environment, run outside the repository
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("entry_points.txt"))
+    )
+    assert b"kahula = kahula.cli.main:main" in entry_points
+    code = (
+        "import sys\n"
+        "from kahula.cli.main import run\n"
+        "from kahula.cli.seeding import sample_messages\n"
+        "assert run(['--help']) == 0\n"
+        "assert len(sample_messages(invalid=True)) == 10\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('aws_cdk', 'jsii')]\n"
+        "sys.exit(f'CDK loaded: {loaded}' if loaded else 0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # WHEN its help runs and it reads the FIFO door's samples from the installed asset
+    result = subprocess.run(
+        [str(python), "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # THEN both work, and the CDK was never imported
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "redrive" in result.stdout

@@ -203,7 +203,7 @@ def test_ready_events_reach_the_archive_as_platform_events(pipeline):
 
 
 def test_the_seeders_samples_are_ready_and_its_invalid_ones_invalid(pipeline):
-    from local.fifo import sample_messages
+    from cdk_app.cli.seeding import sample_messages
 
     pipeline.door.send(sample_messages(invalid=True))
     pipeline.door.poll()

@@ -55,10 +55,9 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
+        \b
           kahula get order-1001-v3
-
           kahula --json get order-1001-v3 | jq .detail
-
           kahula --local get tenant-a#5f0c8a1e-...
         """
         state = State.of(ctx)

@@ -34,10 +34,9 @@ attach in about a second. Its state (pid, endpoint, readers' positions) is in .k
 
 Examples:
 
+\b
   kahula local up && kahula --local put samples/events.jsonl
-
   kahula local status
-
   kahula local down
 """,
         no_args_is_help=True,

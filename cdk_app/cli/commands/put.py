@@ -124,12 +124,10 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
+        \b
           kahula put events.jsonl
-
           kahula --json put events.jsonl | jq 'select(.ok | not)'
-
-          echo '{"Source": "orders.service", "DetailType": "OrderUpdatedEvent",
-          "Detail": {"metadata": {"event_id": "o-1"}}}' | kahula --local put -
+          echo '{"Source": "a.b", "DetailType": "X", "Detail": {}}' | kahula put -
         """
         state = State.of(ctx)
         out = state.out

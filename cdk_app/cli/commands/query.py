@@ -186,13 +186,11 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
+        \b
           kahula query --type OrderUpdatedEvent --since 6h
-
           kahula --local query --since 2026-11-20 --list --limit 20
-
-          kahula --env prod query "SELECT id, json_extract_scalar(detail, '$.order_id')
-          FROM events WHERE year = '2026' AND month = '11' AND detail_type = 'OrderUpdatedEvent'"
-
+          kahula --env prod query "SELECT detail_type, count(*) AS n FROM events
+            WHERE year = '2026' AND month = '11' AND day = '20' GROUP BY detail_type"
           kahula --json query --type ValidatableEvent --since 1d | jq '.rows'
         """
         state = State.of(ctx)

@@ -456,10 +456,9 @@ QUEUE is one of:
 
 Examples:
 
+\b
   kahula redrive failed --dry-run
-
   kahula --env prod redrive persister-undeliverable --max 50
-
   kahula --json redrive conflicts | jq '{{unique_id, stored_payload_hash, incoming_payload_hash}}'
 """,
     )
