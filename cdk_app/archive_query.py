@@ -267,9 +267,14 @@ def copy_archive(s3: Any, bucket: str, destination: Path) -> int:
         for page in pages:
             for entry in page.get("Contents", []):
                 key = entry["Key"]
+                if key.endswith("/"):
+                    continue  # a folder marker (console-made), not an archive object
                 target = (destination / key).resolve()
-                if destination.resolve() not in target.parents or key.endswith("/"):
-                    continue  # a folder marker, or a key that would leave the directory
+                if destination.resolve() not in target.parents:
+                    raise QueryError(
+                        f"the archive bucket {bucket!r} holds a key that is not a path inside "
+                        f"it ({key!r}); Firehose never writes one: look at who put it there"
+                    )
                 target.parent.mkdir(parents=True, exist_ok=True)
                 body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 target.write_bytes(body)

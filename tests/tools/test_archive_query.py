@@ -266,6 +266,16 @@ def test_copy_archive_keeps_the_keys_and_only_the_events_prefix(tmp_path, archiv
 
 
 @mock_aws
+def test_a_key_that_would_leave_the_copy_is_refused_not_skipped(tmp_path):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="archive")
+    s3.put_object(Bucket="archive", Key="events/../../outside.json.gz", Body=b"x")
+    with pytest.raises(QueryError, match="holds a key that is not a path inside it"):
+        copy_archive(s3, "archive", tmp_path / "copy")
+    assert not (tmp_path / "outside.json.gz").exists()
+
+
+@mock_aws
 def test_a_missing_archive_bucket_is_a_query_error(tmp_path):
     s3 = boto3.client("s3", region_name=REGION)
     with pytest.raises(
