@@ -180,10 +180,11 @@ class Target:
     def follow_up_types(self) -> list[str]:
         """Follow-up detail types with a routed queue (``ValidatableEvent``...)."""
         suffix = so.follow_up_queue_url("")
+        others = {so.INGEST_QUEUE_URL, *so.OPERATOR_QUEUES.values()}
         return sorted(
             k.removesuffix(suffix)
             for k in self.outputs
-            if k.endswith(suffix) and k != so.INGEST_QUEUE_URL and "DeadLetter" not in k
+            if k.endswith(suffix) and k not in others and not k.endswith("DeadLetterQueueUrl")
         )
 
     def operator_queues(self) -> dict[str, str]:

@@ -26,6 +26,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -86,6 +87,7 @@ class Examined:
     action: str = "kept"  # redriven | would redrive | kept | failed
     why_kept: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    event: Any = None  # the event it holds, if any (for --export)
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -169,7 +171,7 @@ class Redriver:
             examined.what, examined.reason = "not an on-failure record", str(body)[:200]
             examined.why_kept = "not an on-failure record: nothing to redrive"
             return Plan(examined, None)
-        event = body["requestPayload"]
+        event = examined.event = body["requestPayload"]
         response = body.get("responsePayload") or {}
         examined.what = _describe(event)
         examined.reason = f"{response.get('errorType')}: {response.get('errorMessage')}"
@@ -182,6 +184,7 @@ class Redriver:
 
     def _rule_dlq(self, message: dict[str, Any], body: Any, examined: Examined) -> None:
         examined.what = _describe(body)
+        examined.event = body
         code, error = _attribute(message, "ERROR_CODE"), _attribute(message, "ERROR_MESSAGE")
         examined.reason = ": ".join(x for x in (code, error) if x) or "undeliverable"
         examined.facts = {"rule": _attribute(message, "RULE_ARN") or None}
@@ -231,6 +234,7 @@ class Redriver:
 
     def _plan_consumer_dlq(self, message: dict[str, Any], body: Any, examined: Examined) -> Plan:
         examined.what = _describe(body)
+        examined.event = body
         receives = message.get("Attributes", {}).get("ApproximateReceiveCount")
         examined.reason = "the consumer failed it (its receive limit was reached)"
         examined.facts = {"receives_here": receives}
@@ -275,6 +279,7 @@ class Redriver:
         body = body if isinstance(body, dict) else {}
         stored, incoming = body.get("stored_payload_hash"), body.get("incoming_payload_hash")
         examined.what = f"unique_id {body.get('unique_id')}: {_describe(body.get('event'))}"
+        examined.event = body.get("event")
         differences = ", ".join(body.get("differences", [])) or "?"
         examined.reason = (
             f"stored {str(stored)[:12]}… vs incoming {str(incoming)[:12]}… "
@@ -349,6 +354,18 @@ def receive_all(sqs: Any, url: str, limit: int) -> list[dict[str, Any]]:
     return list(received.values())
 
 
+def _named(message_id: str, ids: frozenset[str]) -> bool:
+    return any(message_id == i or (len(i) >= 8 and message_id.startswith(i)) for i in ids)
+
+
+def export(examined: list[Examined], path: Path) -> int:
+    """The events of the messages that stay, as JSON lines ``kahula put`` takes: fix them,
+    then put them."""
+    staying = [e.event for e in examined if e.action in ("kept", "failed") and e.event]
+    path.write_text("".join(json.dumps(event) + "\n" for event in staying), encoding="utf-8")
+    return len(staying)
+
+
 def _in_batches(sqs: Any, call: str, url: str, entries: list[dict[str, Any]]) -> None:
     for start in range(0, len(entries), SQS_BATCH):
         chunk = entries[start : start + SQS_BATCH]
@@ -362,10 +379,13 @@ def redrive(
     dry_run: bool = False,
     limit: int = 100,
     check: bool = True,
+    delete_ids: frozenset[str] = frozenset(),
     on_item: Callable[[Examined], None] | None = None,
 ) -> list[Examined]:
     """Examine up to ``limit`` messages of queue ``name``; redrive what can be (not with
-    ``dry_run``), delete each redriven one, make the others visible again."""
+    ``dry_run``), delete each redriven one, make the others visible again. A message named
+    in ``delete_ids`` (its id, or the first 8 characters shown) is deleted deliberately,
+    not redriven."""
     url = target.queue_url(name)
     redriver = Redriver(target, name, check=check)
     sqs = redriver.sqs
@@ -378,7 +398,10 @@ def redrive(
         for message in messages:
             plan = redriver.plan(message)
             handle = {"ReceiptHandle": message["ReceiptHandle"]}
-            if plan.redrive is None:
+            if _named(message["MessageId"], delete_ids):
+                plan.examined.action = "would delete" if dry_run else "deleted"
+                (release if dry_run else delete).append(handle)
+            elif plan.redrive is None:
                 release.append(handle)
             elif dry_run:
                 plan.examined.action = "would redrive"
@@ -419,7 +442,14 @@ def report(out: Output, name: str, examined: list[Examined], *, dry_run: bool) -
     if not examined:
         out.note(f"queue {name} is empty")
         return
-    colour = {"redriven": "green", "would redrive": "cyan", "failed": "red", "kept": "yellow"}
+    colour = {
+        "redriven": "green",
+        "would redrive": "cyan",
+        "deleted": "magenta",
+        "would delete": "magenta",
+        "failed": "red",
+        "kept": "yellow",
+    }
     rows = [
         (
             item.message_id[:8],
@@ -459,12 +489,15 @@ Examples:
 \b
   kahula redrive failed --dry-run
   kahula --env prod redrive persister-undeliverable --max 50
+  kahula redrive failed --export stuck.jsonl    # fix them, then: kahula put stuck.jsonl
+  kahula redrive failed --delete 9b75c56d       # drop one deliberately (its fixed event is put)
   kahula --json redrive conflicts | jq '{{unique_id, stored_payload_hash, incoming_payload_hash}}'
 """,
     )
     def redrive_command(
         ctx: typer.Context,
         queue: Annotated[str, typer.Argument(metavar="QUEUE", help="the queue's short name")],
+        *,
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="show what would be redriven; change nothing")
         ] = False,
@@ -478,10 +511,37 @@ Examples:
                 help="keep events the persister would still refuse (the installed contract)",
             ),
         ] = True,
+        export_to: Annotated[
+            Path | None,
+            typer.Option(
+                "--export",
+                metavar="FILE",
+                help="write the events that stay as JSON lines (fix them, then `kahula put`)",
+            ),
+        ] = None,
+        delete_ids: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--delete",
+                metavar="MESSAGE_ID",
+                help="delete this message without redriving it (repeatable; once its fixed "
+                "event is put, or deliberately dropped)",
+            ),
+        ] = None,
     ) -> int:
         state = State.of(ctx)
-        examined = redrive(state.target(), queue, dry_run=dry_run, limit=max_messages, check=check)
+        examined = redrive(
+            state.target(),
+            queue,
+            dry_run=dry_run,
+            limit=max_messages,
+            check=check,
+            delete_ids=frozenset(delete_ids or ()),
+        )
         report(state.out, queue, examined, dry_run=dry_run)
-        if dry_run or all(item.action == "redriven" for item in examined):
+        if export_to is not None:
+            state.out.note(f"{export(examined, export_to)} event(s) written to {export_to}")
+        done = ("redriven", "deleted")
+        if dry_run or all(item.action in done for item in examined):
             return ExitCode.OK
         return ExitCode.ITEMS_FAILED

@@ -87,3 +87,11 @@ def test_no_credentials_is_exit_3_with_a_sentence(monkeypatch, capsys):
     assert code == ExitCode.UNREACHABLE
     assert "no AWS credentials found" in err
     assert "Traceback" not in err
+
+
+def test_the_follow_up_types_are_read_from_their_queue_outputs(deployed):
+    target = deployed.target(Options())
+    assert target.follow_up_types() == ["IndexableEvent", "ValidatableEvent"]
+    assert {"validatable-dlq", "indexable-dlq", "failed", "conflicts"} <= set(
+        target.operator_queues()
+    )

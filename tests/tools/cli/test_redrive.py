@@ -239,3 +239,36 @@ def test_the_help_lists_every_queue(cli, capsys):
     out = capsys.readouterr().out
     for name in [*so.OPERATOR_QUEUES, "<type>-dlq"]:
         assert f"  {name} " in out
+
+
+def test_a_malformed_event_is_exported_fixed_put_and_then_deleted(deployed, lambda_, cli, tmp_path):
+    # GIVEN a malformed event on the failure queue
+    _send(deployed, "failed", _on_failure(MALFORMED))
+    # WHEN it is exported (it stays), fixed in the file, and put
+    stuck = tmp_path / "stuck.jsonl"
+    ran = cli("--json", "redrive", "failed", "--export", str(stuck))
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    (exported,) = [json.loads(line) for line in stuck.read_text().splitlines()]
+    assert exported == MALFORMED
+    stuck.write_text(json.dumps({**exported, "time": "2026-11-22T05:00:00Z"}) + "\n")
+    assert cli("put", str(stuck)).code == ExitCode.OK
+    # AND its message is deleted deliberately, by the id prefix the table shows
+    ran = cli("--json", "redrive", "failed", "--delete", item["message_id"][:8])
+    # THEN the queue is empty and nothing was invoked
+    assert [json.loads(line)["action"] for line in ran.stdout.splitlines()] == ["deleted"]
+    assert ran.code == ExitCode.OK
+    assert _left(deployed, _url(deployed, "failed")) == []
+    assert lambda_.invoked == []
+
+
+def test_a_dry_run_deletes_nothing(deployed, lambda_, cli):
+    _send(deployed, "failed", _on_failure(MALFORMED))
+    (message,) = _left(deployed, _url(deployed, "failed"))
+    deployed.client("sqs").change_message_visibility(
+        QueueUrl=_url(deployed, "failed"),
+        ReceiptHandle=message["ReceiptHandle"],
+        VisibilityTimeout=0,
+    )
+    ran = cli("--json", "redrive", "failed", "--dry-run", "--delete", message["MessageId"])
+    assert [json.loads(line)["action"] for line in ran.stdout.splitlines()] == ["would delete"]
+    assert len(_left(deployed, _url(deployed, "failed"))) == 1
