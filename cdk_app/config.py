@@ -16,6 +16,7 @@ from typing import Any
 from kahula_core.spec import ContractPaths, FollowUpRule
 
 from .constructs.aggregate_event_store import AggregateEventStoreProps
+from .constructs.archive_catalog import ArchiveCatalogProps
 from .constructs.common import DEFAULT_PREFIX, LogLevel, Naming, PlatformLogLevel, knob, nested
 from .constructs.encryption import EncryptionProps
 from .constructs.event_api import EventApiProps
@@ -76,6 +77,9 @@ class EnvironmentConfig:
         None, "the SQS FIFO front door (`QueueIngestProps`; None: not deployed)"
     )
     api: EventApiProps | None = knob(None, "the HTTP API (`EventApiProps`; None: not deployed)")
+    catalog: ArchiveCatalogProps | None = nested(
+        ArchiveCatalogProps, "SQL over the archive (`ArchiveCatalogProps`; None: not deployed)"
+    )
     encryption: EncryptionProps = nested(
         EncryptionProps, "customer managed key for buckets, queues, log groups (`EncryptionProps`)"
     )
@@ -132,6 +136,7 @@ def _throwaway(name: str, **overrides: object) -> EnvironmentConfig:
         aggregates=AggregateEventStoreProps(retain=False, backups=False),
         short_log_retention_reason=_NOT_THE_RECORD,
         api=EventApiProps(log_retention_days=14, log_level=LogLevel.DEBUG),
+        catalog=ArchiveCatalogProps(retain=False, results_expire_after_days=1),
         **overrides,  # type: ignore[arg-type]
     )
 

@@ -22,6 +22,12 @@ EVENT_API_URL: Final = "EventApiUrl"  # the HTTP API, where deployed
 PERSISTER_FUNCTION_NAME: Final = "PersisterFunctionName"  # `redrive` invokes it with an event
 ARCHIVE_STREAM_NAME: Final = "ArchiveStreamName"  # the archive's Firehose stream
 REPLAY_ROLE_ARN: Final = "ReplayRoleArn"  # the role `kahula replay` assumes (EventReplay)
+# The archive catalog (`kahula query`), where deployed: Athena workgroup, Glue database and
+# table, and the managed policy a person's role needs to query.
+ARCHIVE_WORK_GROUP_NAME: Final = "ArchiveWorkGroupName"
+ARCHIVE_DATABASE_NAME: Final = "ArchiveDatabaseName"
+ARCHIVE_TABLE_NAME: Final = "ArchiveTableName"
+ARCHIVE_QUERY_POLICY_ARN: Final = "ArchiveQueryPolicyArn"
 
 
 def follow_up_queue_url(detail_type: str) -> str:

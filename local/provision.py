@@ -59,6 +59,12 @@ SUPPORTED = {
     "AWS::ApiGateway::Account",
     "AWS::ApiGateway::Authorizer",
     "AWS::Cognito::UserPool",
+    # The archive catalog (ArchiveCatalog): `kahula query --local` reads the archive objects
+    # with DuckDB, so the Glue table, the Athena workgroup and its policy have nothing to do.
+    "AWS::Glue::Database",
+    "AWS::Glue::Table",
+    "AWS::Athena::WorkGroup",
+    "AWS::IAM::ManagedPolicy",
 }
 
 

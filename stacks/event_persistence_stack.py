@@ -14,6 +14,7 @@ from cdk_app.checks import apply_checks
 from cdk_app.config import EnvironmentConfig
 from cdk_app.constructs import (
     AggregateEventStore,
+    ArchiveCatalog,
     EncryptionKey,
     EventApi,
     EventArchive,
@@ -217,6 +218,20 @@ class EventPersistenceStack(Stack):
         if self.aggregates is not None:
             self.aggregates.add_alarm_actions(monitoring.topic)
 
+        # SQL over the archive (kahula query): Glue table with partition projection, Athena.
+        self.catalog = (
+            ArchiveCatalog(
+                self,
+                "ArchiveCatalog",
+                archive=archive,
+                naming=naming,
+                props=config.catalog,
+                encryption_key=key,
+            )
+            if config.catalog is not None
+            else None
+        )
+
         self.event_bus = bus
         self.table = table
         self.archive = archive
@@ -235,6 +250,15 @@ class EventPersistenceStack(Stack):
         CfnOutput(self, so.ARCHIVE_STREAM_NAME, value=archive.delivery_stream.delivery_stream_name)
         CfnOutput(self, so.PERSISTER_FUNCTION_NAME, value=persister.function.function_name)
         CfnOutput(self, so.REPLAY_ROLE_ARN, value=self.replay.role.role_arn)
+        if self.catalog is not None:
+            CfnOutput(self, so.ARCHIVE_WORK_GROUP_NAME, value=self.catalog.work_group_name)
+            CfnOutput(self, so.ARCHIVE_DATABASE_NAME, value=self.catalog.database_name)
+            CfnOutput(self, so.ARCHIVE_TABLE_NAME, value=self.catalog.table_name)
+            CfnOutput(
+                self,
+                so.ARCHIVE_QUERY_POLICY_ARN,
+                value=self.catalog.query_policy.managed_policy_arn,
+            )
         if self.stream is not None:
             CfnOutput(self, so.STREAM_NAME, value=self.stream.stream.stream_name)
         if queue_ingest is not None:

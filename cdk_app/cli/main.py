@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
-from .commands import get, local_session, put, redrive, replay, seed
+from .commands import get, local_session, put, query, redrive, replay, seed
 from .context import DEFAULT_PREFIX, ENV_VARIABLE, Options, State, translate
 from .output import EXIT_CODES_HELP, CliError, ExitCode, Output
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (get, put, replay, redrive, seed, local_session)
+COMMANDS: tuple[ModuleType, ...] = (get, put, replay, redrive, query, seed, local_session)
 
 HELP = f"""Operate a Kahula event-persistence environment: read stored events, publish events,
 inspect and redrive failure queues, seed the front doors.

@@ -1,6 +1,7 @@
 """The construct library: one architectural job per construct, each owning its defaults."""
 
 from .aggregate_event_store import AggregateEventStore, AggregateEventStoreProps
+from .archive_catalog import ArchiveCatalog, ArchiveCatalogProps
 from .common import LogLevel, Naming, PlatformLogLevel
 from .encryption import EncryptionKey, EncryptionProps
 from .event_api import Authorization, EndpointKind, EventApi, EventApiProps
@@ -21,6 +22,8 @@ __all__ = [
     "EVERY_EVENT",
     "AggregateEventStore",
     "AggregateEventStoreProps",
+    "ArchiveCatalog",
+    "ArchiveCatalogProps",
     "Authorization",
     "EncryptionKey",
     "EncryptionProps",

@@ -78,6 +78,7 @@ LOGS_WITHOUT_PAYLOADS = (
 # acknowledgement names the rule in the plugin's namespace, ``cdk-validator-cfnguard::<rule>``.
 CONTROL_TOWER_PLUGIN = "cdk-validator-cfnguard"
 CONTROL_TOWER_RULES = {
+    "CT.ATHENA.PR.2": "athena_workgroup_results_encrypted_at_rest_kms_check",
     "CT.CLOUDWATCH.PR.2": "cloudwatch_log_group_retention_period_check",
     "CT.CLOUDWATCH.PR.3": "cloudwatch_log_group_encrypted_check",
     "CT.KMS.PR.3": "kms_create_grant_aws_service_check",

@@ -435,3 +435,40 @@ API_AGGREGATES_SERVICE_NAME = "aggregate-api"
 #: Events per page of ``GET /aggregates/{id}/events``: the default, and the most a client may ask.
 API_AGGREGATE_PAGE_DEFAULT = 100
 API_AGGREGATE_PAGE_MAX = 1000
+# --------------------------------------------------------------------------- archive catalog
+# One archived line is the EventBridge event exactly as the archive rule delivered it to
+# Firehose (which only appends the newline): {"version", "id", "detail-type", "source",
+# "account", "time", "region", "resources", "detail"}. The Glue table (ArchiveCatalog, for
+# Athena) and `kahula query --local` (DuckDB) expose those lines under one table name with the
+# same columns, so one SQL text runs on both. Kept in one block.
+
+
+@dataclass(frozen=True)
+class ArchiveColumn:
+    """One column of the archive table: its SQL name, the JSON key it reads, its types."""
+
+    name: str
+    key: str
+    hive_type: str
+    duckdb_type: str
+    doc: str
+
+
+#: The table (Athena: in the catalog's database; DuckDB: a view) every archive query reads.
+ARCHIVE_TABLE = "events"
+#: `detail` is the event's detail as JSON text (Athena `string`, DuckDB `JSON`): every event
+#: type has its own shape, so a struct would fit one type and null the others' fields. Read a
+#: field with json_extract_scalar(detail, '$.order_id') in both engines.
+ARCHIVE_COLUMNS = (
+    ArchiveColumn("version", "version", "string", "VARCHAR", "EventBridge envelope version"),
+    ArchiveColumn("id", "id", "string", "VARCHAR", "EventBridge event id"),
+    ArchiveColumn("detail_type", "detail-type", "string", "VARCHAR", "the event type"),
+    ArchiveColumn("source", "source", "string", "VARCHAR", "the producer"),
+    ArchiveColumn("account", "account", "string", "VARCHAR", "account of the bus"),
+    ArchiveColumn("time", "time", "string", "VARCHAR", "event time, ISO 8601 UTC"),
+    ArchiveColumn("region", "region", "string", "VARCHAR", "region of the bus"),
+    ArchiveColumn("resources", "resources", "array<string>", "VARCHAR[]", "resource ARNs"),
+    ArchiveColumn("detail", "detail", "string", "JSON", "the detail, as JSON text"),
+)
+#: Hive partitions of the archive (arrival hour, UTC), zero-padded strings: year=2026/month=11/..
+ARCHIVE_PARTITIONS = ("year", "month", "day", "hour")
