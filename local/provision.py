@@ -114,14 +114,16 @@ def provision(topology: Topology, clients: Clients) -> list[Route]:
 def _queues(topology: Topology, clients: Clients) -> None:
     queues = topology.of_type("AWS::SQS::Queue")
     for r in queues:  # create all first: redrive policies name other queues
-        fifo = {
+        attributes = {
             k: str(r.properties[k]).lower()
             for k in ("FifoQueue", "ContentBasedDeduplication")
             if k in r.properties
         }
-        url = clients.sqs.create_queue(QueueName=topology.name(r.logical_id), Attributes=fifo)[
-            "QueueUrl"
-        ]
+        if "MaximumMessageSize" in r.properties:  # moto enforces it, as SQS does
+            attributes["MaximumMessageSize"] = str(r.properties["MaximumMessageSize"])
+        url = clients.sqs.create_queue(
+            QueueName=topology.name(r.logical_id), Attributes=attributes
+        )["QueueUrl"]
         topology.queue_urls[r.logical_id] = url
     for r in queues:
         redrive = r.properties.get("RedrivePolicy")

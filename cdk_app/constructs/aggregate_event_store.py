@@ -22,6 +22,7 @@ from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from kahula_core import spec
 from kahula_core.aggregates import schema
 
 from .nag import acknowledge, control, skip_scan
@@ -197,6 +198,7 @@ class AggregateEventStore(Construct):
             "encryption": sqs.QueueEncryption.SQS_MANAGED,
             "enforce_ssl": True,
             "retention_period": Duration.days(props.outbox_dlq_retention_days),
+            "max_message_size_bytes": spec.SQS_MAX_MESSAGE_BYTES,
         }
         if overrides is not None:
             settings |= {k: v for k, v in overrides._values.items() if v is not None}

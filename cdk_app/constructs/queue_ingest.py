@@ -189,6 +189,7 @@ class QueueIngest(Construct):
             content_based_deduplication=True,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            max_message_size_bytes=spec.SQS_MAX_MESSAGE_BYTES,
             **encryption,
         )
         dlq_reason = (
@@ -205,6 +206,7 @@ class QueueIngest(Construct):
             content_based_deduplication=True,
             enforce_ssl=True,
             retention_period=Duration.days(props.queue_retention_days),
+            max_message_size_bytes=spec.SQS_MAX_MESSAGE_BYTES,
             visibility_timeout=Duration.seconds(props.visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=props.max_receive_count

@@ -8,6 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from kahula_core import spec
 
 from .common import pin_feature_flags
 from .nag import acknowledge, control, skip_scan
@@ -36,6 +37,10 @@ def _skip_cmk_check(queue: sqs.Queue) -> None:
 
 class SecureQueue(Construct):
     """SSE-SQS (or SSE-KMS with ``encryption_key``) encryption, TLS-only access, a fixed retention.
+
+    Both queues take messages up to SQS's 1 MiB, set explicitly: the quarantine code measures
+    against that limit (``spec.SQS_MAX_MESSAGE_BYTES``), and a queue's default size is not one a
+    template should rely on.
 
     With ``max_receive_count`` the queue gets a dead-letter queue (``self.dead_letter_queue``)
     that receives messages consumers failed that many times. Without it the queue *is* a
@@ -82,6 +87,7 @@ class SecureQueue(Construct):
                 **encryption,
                 enforce_ssl=True,
                 retention_period=Duration.days(14),
+                max_message_size_bytes=spec.SQS_MAX_MESSAGE_BYTES,
             )
             _acknowledge_is_dead_letter_queue(
                 self.dead_letter_queue, f"the DLQ of {queue_name or construct_id}"
@@ -96,6 +102,7 @@ class SecureQueue(Construct):
             **encryption,
             enforce_ssl=True,
             retention_period=retention,
+            max_message_size_bytes=spec.SQS_MAX_MESSAGE_BYTES,
             visibility_timeout=visibility_timeout,
             dead_letter_queue=dead_letter,
         )

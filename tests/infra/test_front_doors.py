@@ -84,13 +84,16 @@ def test_a_door_may_write_exactly_what_the_persister_may_write(synth, door):
 def test_a_door_stores_with_the_persisters_environment(synth, door):
     persister = persister_function(synth, "dev")["Properties"]["Environment"]["Variables"]
     theirs = function_named(synth, door)["Properties"]["Environment"]["Variables"]
-    # the contract, follow-ups, table, bus, queues, bucket, metrics service and namespace
+    # the contract, follow-ups, table, bus, queues, bucket, metrics service and namespace;
+    # not the replay source: only the bus persister unwraps replays (a door told it would let
+    # its producers forge one)
     shared = {
         k: v
         for k, v in persister.items()
-        if k not in ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_LOG_LEVEL")
+        if k not in ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_LOG_LEVEL", "REPLAY_SOURCE")
     }
     assert {k: theirs.get(k) for k in shared} == shared
+    assert "REPLAY_SOURCE" in persister and "REPLAY_SOURCE" not in theirs
 
 
 @pytest.mark.parametrize("door", ["kahula-stream-consumer-dev", "kahula-queue-consumer-dev"])

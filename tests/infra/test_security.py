@@ -37,6 +37,13 @@ def test_every_queue_is_encrypted_and_tls_only(synth, env):
         assert any(_denies_insecure_transport(p["Properties"]["PolicyDocument"]) for p in governing)
 
 
+def test_every_queue_takes_a_whole_event_with_its_reason(synth, env):
+    # GIVEN the quarantine code sizes a message against SQS's 1 MiB (a 1 MB event + its reason)
+    # THEN every queue says so, rather than trusting an account's default message size
+    for queue_id, queue in synth.resources(env, "AWS::SQS::Queue").items():
+        assert queue["Properties"].get("MaximumMessageSize") == 1024 * 1024, queue_id
+
+
 def test_every_bucket_is_private_encrypted_and_tls_only(synth, env):
     buckets = synth.resources(env, "AWS::S3::Bucket")
     policies = synth.resources(env, "AWS::S3::BucketPolicy").values()
