@@ -25,6 +25,7 @@ from cdk_app.constructs import (
     StreamIngest,
 )
 from cdk_app.constructs.nag import acknowledge, control
+from cdk_app.constructs.stream_ingest import FAILURE_QUEUE_NOTE
 
 
 class EventPersistenceStack(Stack):
@@ -168,6 +169,7 @@ class EventPersistenceStack(Stack):
             service_name=spec.PERSISTER_SERVICE_NAME,
             name_prefix=naming.alarm_prefix,
             props=config.monitoring,
+            queue_notes={"stream-failed": FAILURE_QUEUE_NOTE} if self.stream else {},
         )
 
         if self.stream is not None:
@@ -215,6 +217,30 @@ class EventPersistenceStack(Stack):
             CfnOutput(self, "EventApiUrl", value=self.api.api.url)
         for detail_type, queue in routing.queues.items():
             CfnOutput(self, f"{detail_type}QueueUrl", value=queue.queue_url)
+        # Functions log to their own log groups (CloudFormation-named), not /aws/lambda/<name>.
+        log_groups = {
+            "persister": persister.log_group,
+            **({"stream-consumer": self.stream.log_group} if self.stream else {}),
+            **({"queue-consumer": queue_ingest.log_group} if queue_ingest else {}),
+            **(
+                {"api-writer": self.api.writer_log_group, "api-reader": self.api.reader_log_group}
+                if self.api
+                else {}
+            ),
+        }
+        CfnOutput(
+            self,
+            "ArchiveDeliveryLogGroup",
+            value=archive.delivery_log_group.log_group_name,
+            description="Firehose's delivery-error log group (archive-freshness, -delivery)",
+        )
+        for key, log_group in log_groups.items():
+            CfnOutput(
+                self,
+                f"LogGroup{''.join(part.title() for part in key.split('-'))}",
+                value=log_group.log_group_name,
+                description=f"the {key} function's log group",
+            )
 
     def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
         """Control Tower findings that are this environment's decision, not a construct's."""

@@ -86,6 +86,9 @@ def monitoring_props_docs() -> list[tuple[str, str, object]]:
     return [(f.name, f.metadata["doc"], f.default) for f in fields(MonitoringProps)]
 
 
+_DLQ_NOTE = "events kept with a reason, to inspect and redrive."
+
+
 def _runbook_entry(alarm: str, functions: Mapping[str, object]) -> str:
     for family in ("dlq-", "rule-failed-"):
         if alarm.startswith(family):
@@ -113,6 +116,10 @@ class Monitoring(Construct):
     metric (the bus's persister: no EMF line for the common outcome, a cost choice). The
     dashboard's EventsPersisted line is then its successful invocations less duplicates and
     conflicts (Invocations - Errors - DuplicateEvents - ConflictingEvents), at no cost.
+
+    ``queue_notes``: per dead-letter queue key, what its messages hold and what to do, when it
+    is not "events kept with a reason, to inspect and redrive" (each ``dlq-q`` alarm's
+    description names the queue itself, then this).
     """
 
     def __init__(
@@ -130,6 +137,7 @@ class Monitoring(Construct):
         name_prefix: str | None = None,
         props: MonitoringProps = _DEFAULT_PROPS,
         per_event_function: lambda_.IFunction | None = None,
+        queue_notes: Mapping[str, str] = _EMPTY,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -272,8 +280,9 @@ class Monitoring(Construct):
                         treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
                         **self._naming(
                             f"dlq-{name}",
-                            f"The {name} queue holds messages: events kept with a reason, to "
-                            "inspect and redrive.",
+                            # The queue's real name (a name key is not a queue name).
+                            f"The queue {queue.queue_name} holds messages: "
+                            + queue_notes.get(name, _DLQ_NOTE),
                         ),
                     )
                 },

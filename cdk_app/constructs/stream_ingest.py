@@ -63,6 +63,13 @@ class _SendOnlyFailureQueue:
         return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
 
 
+#: What the failure queue's messages hold (for its alarm): coordinates, not records.
+FAILURE_QUEUE_NOTE = (
+    "batch coordinates (shard id, first and last sequence number), NOT the records: read "
+    "them from the stream while its retention lasts and put them again; do not redrive."
+)
+
+
 class StreamMode(enum.StrEnum):
     """Kinesis capacity mode: on demand (no shards to size) or provisioned shards."""
 
