@@ -234,12 +234,12 @@ class EventPersistenceStack(Stack):
             value=archive.delivery_log_group.log_group_name,
             description="Firehose's delivery-error log group (archive-freshness, -delivery)",
         )
-        for key, log_group in log_groups.items():
+        for function_key, log_group in log_groups.items():
             CfnOutput(
                 self,
-                f"LogGroup{''.join(part.title() for part in key.split('-'))}",
+                f"LogGroup{''.join(part.title() for part in function_key.split('-'))}",
                 value=log_group.log_group_name,
-                description=f"the {key} function's log group",
+                description=f"the {function_key} function's log group",
             )
 
     def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
