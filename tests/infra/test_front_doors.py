@@ -323,8 +323,8 @@ def test_the_fifo_consumer_reads_only_its_queue(strict):
 # ---------------------------------------------------------------- in a bare App
 
 
-def test_the_fifo_door_reserves_the_follow_up_source_for_its_role_itself():
-    # GIVEN the FIFO door on this library's EventBus, in a bare App (no stack wiring)
+def bare_fifo_door(props: QueueIngestProps | None = None) -> tuple[Stack, Persister, QueueIngest]:
+    """The FIFO door with only what it needs, in a bare App (no stack wiring)."""
     stack = Stack(App(), "S")
     bus, table = EventBus(stack, "Bus"), EventTable(stack, "Table")
     archive = EventArchive(stack, "Archive", event_bus=bus)
@@ -336,7 +336,14 @@ def test_the_fifo_door_reserves_the_follow_up_source_for_its_role_itself():
         table=table,
         event_bus=bus,
         archive=archive,
+        props=props,
     )
+    return stack, persister, door
+
+
+def test_the_fifo_door_reserves_the_follow_up_source_for_its_role_itself():
+    # GIVEN the FIFO door on this library's EventBus, in a bare App (no stack wiring)
+    stack, persister, door = bare_fifo_door()
     # WHEN synthesized
     (bus_resource,) = Template.from_stack(stack).find_resources("AWS::Events::EventBus").values()
     (deny,) = [
@@ -467,19 +474,9 @@ def test_cross_field_and_text_checks_name_the_field_and_the_rule(make, expected)
 
 
 def test_the_fifo_doors_platform_log_level_reaches_its_function():
-    stack = Stack(App(), "S")
-    bus, table = EventBus(stack, "Bus"), EventTable(stack, "Table")
-    archive = EventArchive(stack, "Archive", event_bus=bus)
-    persister = Persister(stack, "P", event_bus=bus, table=table)
-    door = QueueIngest(
-        stack,
-        "Q",
-        persister=persister,
-        table=table,
-        event_bus=bus,
-        archive=archive,
-        props=QueueIngestProps(log_level=LogLevel.WARNING),
-    )
+    # GIVEN the FIFO door with its application log level only
+    stack, _, door = bare_fifo_door(QueueIngestProps(log_level=LogLevel.WARNING))
+    # WHEN synthesized
     function = Template.from_stack(stack).find_resources("AWS::Lambda::Function")[
         stack.get_logical_id(door.function.node.default_child)
     ]
