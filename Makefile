@@ -108,7 +108,7 @@ seed: dev ## one sample per event type on the FIFO queue (local session; ENV=dev
 	python -m cdk_app.cli $(if $(ENV),--env $(ENV),--local) seed $(if $(INVALID),--invalid,)
 
 api: dev ## the HTTP API on 127.0.0.1 over the local pipeline (PORT=8080); Ctrl-C stops it
-	python -m local.api_server --port $(or $(PORT),8080)
+	JSII_NODE=$(CURDIR)/local/jsii_node python -m local.api_server --port $(or $(PORT),8080)
 
 bench: dev ## benchmarks: ratios measured in one run (handler CPU, cold start, synth, e2e)
 	python -m bench.run

@@ -18,15 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
 
 from aws_cdk import App
 
-from cdk_app.config import (
-    DEFAULT_PREFIX,
-    ConfigError,
-    pin_accounts,
-    select_environments,
-    validate_prefix,
-)
-from stacks import build_app
-from stacks.deploy_role_stack import DeployRoleStack
+try:  # importing the configuration builds every props object, and each checks its values
+    from cdk_app.config import (
+        DEFAULT_PREFIX,
+        ConfigError,
+        pin_accounts,
+        select_environments,
+        validate_prefix,
+    )
+    from stacks import build_app
+    from stacks.deploy_role_stack import DeployRoleStack
+except ValueError as exc:  # a props class refused a value: its message names field and limits
+    sys.exit(f"error: {exc}")
 
 
 def main() -> None:
@@ -42,7 +45,10 @@ def main() -> None:
         prefix = validate_prefix(app.node.try_get_context("prefix") or DEFAULT_PREFIX)
     except (ConfigError, ValueError) as exc:
         sys.exit(f"error: {exc}")
-    build_app(app, configs, prefix=prefix)
+    try:
+        build_app(app, configs, prefix=prefix)
+    except ValueError as exc:  # a construct refused its arguments (props, names, exclusives)
+        sys.exit(f"error: {exc}")
     # The GitHub deploy role, one per account, only when asked for (README, "First deploy").
     repository = app.node.try_get_context("github-repo")
     if repository:

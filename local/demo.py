@@ -270,7 +270,11 @@ def run(
     console: Console,
     stream_events: Path | None = STREAM_SAMPLES,
     keep: bool = False,
+    showcase: bool = True,
 ) -> int:
+    """Push ``events`` through the local pipeline and report. ``showcase`` (``make demo``) also
+    runs the demo's own aggregate-store appends and FIFO messages; ``make push`` reports only
+    the pushed file's events."""
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR)
     WORKDIR.mkdir()
@@ -305,9 +309,10 @@ def run(
                 on_published=lambda n: bar.advance(task, n),
                 on_delivered=lambda n: bar.advance(routing, n),
             )
-            appended = append_to_aggregates(pipeline)
+            appended = append_to_aggregates(pipeline) if showcase else None
             pipeline.run(on_delivered=lambda n: bar.advance(routing, n))
-        if pipeline.fifo:
+        fifo = pipeline.fifo and showcase
+        if fifo:
             # The FIFO door: one valid and one invalid sample per event type, and one
             # unreadable envelope (it goes to the DLQ with its reason).
             fifo_messages = [
@@ -319,9 +324,11 @@ def run(
             pipeline.run()  # the follow-ups of what the door stored
         # The outbox's events are accounted like any published event.
         published.accepted.update(pipeline.outbox.accepted)
-        ledger = pipeline.account_fifo(pipeline.account(published))
-        ledger.fifo_sent = len(fifo_messages) if pipeline.fifo else 0
-        render_outbox(pipeline, appended, console)
+        ledger = pipeline.account(published)
+        ledger = pipeline.account_fifo(ledger) if fifo else ledger
+        ledger.fifo_sent = len(fifo_messages) if fifo else 0
+        if appended is not None:
+            render_outbox(pipeline, appended, console)
         stream_ledger = None
         if pipeline.stream_name is not None and stream_records:
             stream_published = pipeline.put_records(stream_records)
@@ -374,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             stream_events=args.stream_records
             or (STREAM_SAMPLES if args.events == SAMPLES else None),
             keep=args.keep,
+            showcase=args.events == SAMPLES,
         )
     except KeyboardInterrupt:
         console.print("interrupted; the local moto server was stopped")

@@ -114,7 +114,7 @@ def provision(topology: Topology, clients: Clients) -> list[Route]:
 def _queues(topology: Topology, clients: Clients) -> None:
     queues = topology.of_type("AWS::SQS::Queue")
     for r in queues:  # create all first: redrive policies name other queues
-        attributes = {
+        attributes: dict[str, str] = {
             k: str(r.properties[k]).lower()
             for k in ("FifoQueue", "ContentBasedDeduplication")
             if k in r.properties

@@ -28,6 +28,7 @@ from cdk_app.constructs import (
     StreamIngest,
 )
 from cdk_app.constructs.nag import acknowledge, control
+from cdk_app.constructs.stream_ingest import FAILURE_QUEUE_NOTE
 
 
 class EventPersistenceStack(Stack):
@@ -100,7 +101,7 @@ class EventPersistenceStack(Stack):
                 event_bus=bus,
                 table=table,
                 persister=persister,
-                archive_stream=archive.delivery_stream,
+                archive=archive,
                 naming=naming,
                 props=config.stream,
                 encryption_key=key,
@@ -122,7 +123,7 @@ class EventPersistenceStack(Stack):
                 persister=persister,
                 table=table,
                 event_bus=bus,
-                delivery_stream=archive.delivery_stream,
+                archive=archive,
                 naming=naming,
                 props=config.queue,
                 encryption_key=key,
@@ -211,6 +212,7 @@ class EventPersistenceStack(Stack):
             service_name=spec.PERSISTER_SERVICE_NAME,
             name_prefix=naming.alarm_prefix,
             props=config.monitoring,
+            queue_notes={"stream-failed": FAILURE_QUEUE_NOTE} if self.stream else {},
         )
 
         if self.stream is not None:
@@ -289,6 +291,41 @@ class EventPersistenceStack(Stack):
         }
         for name, operator_queue in operator_queues.items():
             CfnOutput(self, so.OPERATOR_QUEUES[name], value=operator_queue.queue_url)
+        # Functions log to their own log groups (CloudFormation-named), not /aws/lambda/<name>.
+        log_groups = {
+            "persister": persister.log_group,
+            **({"stream-consumer": self.stream.log_group} if self.stream else {}),
+            **({"queue-consumer": queue_ingest.log_group} if queue_ingest else {}),
+            **(
+                {"api-writer": self.api.writer_log_group, "api-reader": self.api.reader_log_group}
+                if self.api
+                else {}
+            ),
+            **(
+                dict(
+                    zip(
+                        ("api-aggregate-writer", "api-aggregate-reader"),
+                        self.api.aggregate_log_groups,
+                        strict=True,
+                    )
+                )
+                if self.api and self.api.aggregate_log_groups
+                else {}
+            ),
+        }
+        CfnOutput(
+            self,
+            "ArchiveDeliveryLogGroup",
+            value=archive.delivery_log_group.log_group_name,
+            description="Firehose's delivery-error log group (archive-freshness, -delivery)",
+        )
+        for function_key, log_group in log_groups.items():
+            CfnOutput(
+                self,
+                f"LogGroup{''.join(part.title() for part in function_key.split('-'))}",
+                value=log_group.log_group_name,
+                description=f"the {function_key} function's log group",
+            )
 
     def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
         """Control Tower findings that are this environment's decision, not a construct's."""

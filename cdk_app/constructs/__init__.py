@@ -16,6 +16,7 @@ from .persister import Persister, PersisterProps
 from .queue_ingest import QueueIngest, QueueIngestProps
 from .secure_bucket import ObjectLockMode
 from .secure_queue import SecureQueue
+from .standalone_core import StandaloneCore, StandaloneCoreProps
 from .stream_ingest import StreamIngest, StreamIngestProps, StreamMode
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "QueueIngest",
     "QueueIngestProps",
     "SecureQueue",
+    "StandaloneCore",
+    "StandaloneCoreProps",
     "StreamIngest",
     "StreamIngestProps",
     "StreamMode",

@@ -22,6 +22,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -133,6 +134,51 @@ class PersistenceCore:
         if isinstance(self.event_bus, EventBus):
             # Follow-ups carry the persister's source, whichever function stored the event.
             self.event_bus.reserve_source(self.follow_up_source, role)
+
+
+class HasCore(Protocol):
+    """What has a persistence core: a ``Persister``, a ``StandaloneCore``."""
+
+    @property
+    def core(self) -> PersistenceCore: ...
+
+
+def door_core(
+    door: str,
+    *,
+    core: PersistenceCore | None,
+    persister: HasCore | None,
+    table: dynamodb.ITable | EventTable,
+    event_bus: events.IEventBus | EventBus,
+) -> PersistenceCore:
+    """The core a front door stores with: ``core`` (``persister.core``, or a
+    ``StandaloneCore``'s, with no persister deployed) XOR ``persister``, on ``table`` and
+    ``event_bus``."""
+    if (core is None) == (persister is None):
+        raise ValueError(
+            f"{door}: pass exactly one of core= (persister.core, or StandaloneCore(...).core "
+            "to deploy no persister) and persister="
+        )
+    chosen = core if core is not None else persister.core  # type: ignore[union-attr]
+    return chosen.on(table=table, event_bus=event_bus)
+
+
+class Archives(Protocol):
+    """What has a Firehose delivery stream: an ``EventArchive``."""
+
+    @property
+    def delivery_stream(self) -> firehose.IDeliveryStream: ...
+
+
+def archive_stream(
+    archive: Archives | firehose.IDeliveryStream | None,
+) -> firehose.IDeliveryStream | None:
+    """The delivery stream of ``archive`` (an ``EventArchive`` or a delivery stream)."""
+    if archive is None:
+        return None
+    if hasattr(archive, "delivery_stream_arn"):  # a delivery stream (jsii interfaces are
+        return archive  # type: ignore[return-value]  # not runtime-checkable)
+    return archive.delivery_stream  # type: ignore[union-attr]
 
 
 class FunctionKnobs(Protocol):

@@ -34,6 +34,9 @@ class EventBusProps:
     )
     producer_account_ids: tuple[str, ...] = knob((), "other accounts allowed to put events")
     producer_organization_id: str | None = knob(None, "AWS Organization allowed to put events")
+    archive_existing_bus: bool = knob(
+        False, "also create the replay archive on an existing_bus (off: its owner decides)"
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -63,7 +66,10 @@ class EventBus(Construct):
     putting an event with that source, so no producer can impersonate the platform.
 
     ``existing_bus`` XOR ``bus_props`` (keyword arguments of ``events.EventBus``). On an
-    existing bus the policy statements are added as ``AWS::Events::EventBusPolicy`` resources.
+    existing bus the policy statements are added as ``AWS::Events::EventBusPolicy`` resources
+    (deliberately: the reserved-source Deny is the impersonation guard, so wrapping a bus you
+    already have adds it there), and no replay archive is created unless
+    ``EventBusProps.archive_existing_bus`` asks for one.
     """
 
     def __init__(
@@ -99,9 +105,13 @@ class EventBus(Construct):
         self._policy_resources: list[events.CfnEventBusPolicy] = []
         self._render_policy()
 
+        # A replay archive of all traffic is billed per GB: on a bus someone else owns, it is
+        # the caller's explicit choice (archive_existing_bus), never a side effect.
         self.archive: events.Archive | None = None
         self._archive_excludes: list[str] = []
-        if props.archive_retention_days is not None:
+        if props.archive_retention_days is not None and (
+            existing_bus is None or props.archive_existing_bus
+        ):
             archive: dict[str, Any] = {
                 "archive_name": f"{naming.event_bus}-replay"[:48] if naming else None,
                 "description": f"Every event on {self._name or 'the bus'}, for replay",
@@ -112,6 +122,11 @@ class EventBus(Construct):
                 self.archive = self.bus.archive("Archive", **archive)
             else:
                 self.archive = events.Archive(self, "Archive", source_event_bus=self.bus, **archive)
+            # aws-cdk-lib's Archive writes KmsKeyIdentifier "" when given no key (aws/aws-cdk
+            # #37847): not a valid key identifier. Absent means the AWS owned key.
+            cfn_archive = self.archive.node.default_child
+            assert isinstance(cfn_archive, events.CfnArchive)
+            cfn_archive.add_property_deletion_override("KmsKeyIdentifier")
 
     def exclude_from_archive(self, source: str) -> None:
         """Keep events of ``source`` out of the bus's archive (when it has one)."""

@@ -20,8 +20,8 @@ from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from cdk_app.config import knob
-from cdk_app.constructs.nag import acknowledge
+from .common import knob
+from .nag import acknowledge
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"

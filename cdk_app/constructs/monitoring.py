@@ -104,6 +104,7 @@ def monitoring_props_docs() -> list[tuple[str, str, object]]:
 
 
 _API_ALARMS = ("api-5xx", "api-latency")
+_DLQ_NOTE = "events kept with a reason, to inspect and redrive."
 
 
 def _runbook_entry(alarm: str, functions: Mapping[str, object]) -> str:
@@ -140,6 +141,10 @@ class Monitoring(Construct):
     metric (the bus's persister: no EMF line for the common outcome, a cost choice). The
     dashboard's EventsPersisted line is then its successful invocations less duplicates and
     conflicts (Invocations - Errors - DuplicateEvents - ConflictingEvents), at no cost.
+
+    ``queue_notes``: per dead-letter queue key, what its messages hold and what to do, when it
+    is not "events kept with a reason, to inspect and redrive" (each ``dlq-q`` alarm's
+    description names the queue itself, then this).
     """
 
     def __init__(
@@ -159,6 +164,7 @@ class Monitoring(Construct):
         per_event_function: lambda_.IFunction | None = None,
         asynchronous_functions: Collection[str] = (),
         api: apigw.RestApi | None = None,
+        queue_notes: Mapping[str, str] = _EMPTY,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -312,8 +318,9 @@ class Monitoring(Construct):
                         treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
                         **self._naming(
                             f"dlq-{name}",
-                            f"The {name} queue holds messages: events kept with a reason, to "
-                            "inspect and redrive.",
+                            # The queue's real name (a name key is not a queue name).
+                            f"The queue {queue.queue_name} holds messages: "
+                            + queue_notes.get(name, _DLQ_NOTE),
                         ),
                     )
                 },

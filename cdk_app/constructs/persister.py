@@ -40,8 +40,8 @@ from .event_bus import EVERY_EVENT, EventBus
 from .event_table import EventTable
 from .nag import acknowledge
 from .network import FunctionNetwork
-from .secure_bucket import secure_bucket
 from .secure_queue import SecureQueue
+from .standalone_core import claim_check_bucket
 from .targets import SendOnlyQueueDestination
 
 
@@ -189,32 +189,14 @@ class Persister(Construct):
             "events EventBridge could not deliver to it",
         ).queue
 
-        if existing_payload_bucket is not None:
-            self.payload_bucket = existing_payload_bucket
-        else:
-            self.payload_bucket = secure_bucket(
-                self,
-                "PayloadBucket",
-                access_log_bucket_id="PayloadAccessLogBucket",
-                access_log_prefix="payload-bucket/",
-                retain=props.retain,
-                bucket_props=payload_bucket_props,
-                encryption_key=encryption_key,
-                no_object_lock_reason=(
-                    "Claim checks are copies of details whose record is the table (with PITR); "
-                    "lock the archive bucket instead and pass it as existing_payload_bucket."
-                ),
-            ).bucket
-        prefix = spec.PAYLOADS_PREFIX
-        if isinstance(self.payload_bucket, s3.Bucket):
-            # Every redelivery of an oversize event rewrites its (content-addressed) object,
-            # and versioning keeps each replaced version: expire them.
-            self.payload_bucket.add_lifecycle_rule(
-                id="expire-replaced-claim-checks",
-                prefix=f"{prefix}/",
-                noncurrent_version_expiration=Duration.days(props.claim_check_noncurrent_days),
-            )
-
+        self.payload_bucket = claim_check_bucket(
+            self,
+            existing=existing_payload_bucket,
+            bucket_props=payload_bucket_props,
+            retain=props.retain,
+            noncurrent_days=props.claim_check_noncurrent_days,
+            encryption_key=encryption_key,
+        )
         self.core = PersistenceCore(
             table=table,
             key_attributes=key_attributes,

@@ -32,7 +32,8 @@ from .common import (
     pin_feature_flags,
     range_problems,
 )
-from .core_function import core_function
+from .core_function import PersistenceCore, archive_stream, core_function, door_core
+from .event_archive import EventArchive
 from .event_bus import EventBus
 from .event_table import EventTable
 from .nag import acknowledge, control, skip_scan
@@ -132,10 +133,12 @@ class QueueIngest(Construct):
     ``gsi_status_tenant``, TTL ``ttl``, stream NEW_IMAGE, PITR); ``idempotency_table``
     (``pk`` = ``tenant_id#event_id``, TTL ``ttl``); ``function`` with ``role``, ``log_group``
     and ``event_source_mapping`` (``ReportBatchItemFailures``), built by ``core_function``.
-    READY events are written into the persister's ``table`` through the same core (so
-    conflicts, follow-ups and claim checks behave as for the bus) and into the archive through
-    ``delivery_stream``. ``encryption_key`` encrypts both queues, both tables and the log group;
-    ``network`` runs the consumer in a VPC (``endpoints`` with ``add_endpoints``).
+    READY events are written into ``table`` through ``core`` (``persister.core``, or
+    ``StandaloneCore(...).core`` to deploy no persister; ``persister=`` still works), so
+    conflicts, follow-ups and claim checks behave as for the bus, and into ``archive`` (an
+    ``EventArchive`` or a delivery stream; required). ``encryption_key`` encrypts both queues,
+    both tables and the log group; ``network`` runs the consumer in a VPC (``endpoints`` with
+    ``add_endpoints``).
 
     Least privilege, written out: consume the queue; SendMessage on its DLQ (unreadable
     envelopes, with their reason); PutItem on the ledger and idempotency tables; what the
@@ -149,10 +152,11 @@ class QueueIngest(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        persister: Persister,
         table: dynamodb.ITable | EventTable,
         event_bus: events.IEventBus | EventBus,
-        delivery_stream: firehose.IDeliveryStream,
+        archive: EventArchive | firehose.IDeliveryStream,
+        core: PersistenceCore | None = None,
+        persister: Persister | None = None,
         naming: Naming | None = None,
         props: QueueIngestProps | None = None,
         encryption_key: kms.IKey | None = None,
@@ -161,7 +165,15 @@ class QueueIngest(Construct):
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
         self.props = props = props or QueueIngestProps()
-        self.core = persister.core.on(table=table, event_bus=event_bus)
+        self.core = door_core(
+            "QueueIngest", core=core, persister=persister, table=table, event_bus=event_bus
+        )
+        delivery_stream = archive_stream(archive)
+        if delivery_stream is None:
+            raise ValueError(
+                "QueueIngest: archive= is required (an EventArchive or a delivery stream): "
+                "the FIFO door archives every event it stores"
+            )
         name = naming.of("queue-ingest") if naming else None
         encryption: dict[str, Any] = (
             {

@@ -40,7 +40,8 @@ from .common import (
     pin_feature_flags,
     range_problems,
 )
-from .core_function import core_function
+from .core_function import PersistenceCore, archive_stream, core_function, door_core
+from .event_archive import EventArchive
 from .event_bus import EventBus
 from .event_table import EventTable
 from .nag import acknowledge
@@ -60,6 +61,13 @@ class _SendOnlyFailureQueue:
 
     def bind(self, _target: Any, _handler: Any) -> lambda_.DlqDestinationConfig:
         return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
+
+
+#: What the failure queue's messages hold (for its alarm): coordinates, not records.
+FAILURE_QUEUE_NOTE = (
+    "batch coordinates (shard id, first and last sequence number), NOT the records: read "
+    "them from the stream while its retention lasts and put them again; do not redrive."
+)
 
 
 class StreamMode(enum.StrEnum):
@@ -156,11 +164,13 @@ class StreamIngestProps:
 class StreamIngest(Construct):
     """A Kinesis data stream, its consumer function and the event source mapping between them.
 
-    ``StreamIngest(self, "S", event_bus=bus, table=table, persister=persister)`` is a whole
-    call. The consumer stores each record through the same core as the persister, with the
-    persister's contract, follow-up rules and source, claim-check bucket and conflicts queue
-    (given ``archive_stream``, it also archives each stored record there in the bus's line
-    format). ``existing_stream`` XOR ``stream_props``. The function, role and log group come
+    ``StreamIngest(self, "S", event_bus=bus, table=table, core=persister.core, archive=archive)``
+    is a whole call. The consumer stores each record through ``core`` (``persister.core``, or
+    ``StandaloneCore(...).core`` to deploy no persister; ``persister=`` still works): its
+    contract, follow-up rules and source, claim-check bucket and conflicts queue. ``archive``
+    (an ``EventArchive`` or a delivery stream) is required: each stored record is archived
+    there in the bus's line format; ``archive=None`` is the explicit choice of no archive.
+    ``existing_stream`` XOR ``stream_props``. The function, role and log group come
     from ``core_function`` (what the persister may write, from one definition); ``network``
     runs it in a VPC (``endpoints`` with ``add_endpoints``, Firehose's included).
 
@@ -178,8 +188,9 @@ class StreamIngest(Construct):
         *,
         event_bus: events.IEventBus | EventBus,
         table: dynamodb.ITable | EventTable,
-        persister: Persister,
-        archive_stream: firehose.IDeliveryStream | None = None,
+        archive: EventArchive | firehose.IDeliveryStream | None,
+        core: PersistenceCore | None = None,
+        persister: Persister | None = None,
         existing_stream: kinesis.IStream | None = None,
         stream_props: Mapping[str, Any] | None = None,
         naming: Naming | None = None,
@@ -191,10 +202,13 @@ class StreamIngest(Construct):
         pin_feature_flags(self)
         exclusive("StreamIngest", existing_stream=existing_stream, stream_props=stream_props)
         self.props = props = props or StreamIngestProps()
-        self.core = persister.core.on(table=table, event_bus=event_bus)
+        self.core = door_core(
+            "StreamIngest", core=core, persister=persister, table=table, event_bus=event_bus
+        )
+        archive_to = archive_stream(archive)
         prefix = naming.prefix if naming else "kahula"
         self.bare_source = props.bare_source or spec.bare_event_source(prefix)
-        self.metrics_namespace = persister.metrics_namespace
+        self.metrics_namespace = self.core.metrics_namespace
 
         if existing_stream is not None:
             self.stream = existing_stream
@@ -256,13 +270,13 @@ class StreamIngest(Construct):
                 resources=[self.quarantine_queue.queue_arn, self.failure_queue.queue_arn],
             )
         ]
-        if archive_stream is not None:
-            environment[spec.BatchEnv.ARCHIVE_STREAM_NAME] = archive_stream.delivery_stream_name
+        if archive_to is not None:
+            environment[spec.BatchEnv.ARCHIVE_STREAM_NAME] = archive_to.delivery_stream_name
             statements.append(
                 iam.PolicyStatement(
                     sid="ArchiveStoredRecords",
                     actions=["firehose:PutRecordBatch"],
-                    resources=[archive_stream.delivery_stream_arn],
+                    resources=[archive_to.delivery_stream_arn],
                 )
             )
         # The stream it creates with the project's key is read through Kinesis with that key:
@@ -284,7 +298,7 @@ class StreamIngest(Construct):
             key_services=("kinesis",) if own_stream_key else (),
             network=network,
             endpoints_for=(
-                ARCHIVING_INTERFACE_ENDPOINTS if archive_stream else DEFAULT_INTERFACE_ENDPOINTS
+                ARCHIVING_INTERFACE_ENDPOINTS if archive_to else DEFAULT_INTERFACE_ENDPOINTS
             ),
             scan_skips={
                 "CKV_AWS_116": "A stream consumer is invoked synchronously by its event source "

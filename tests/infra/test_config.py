@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,35 @@ def test_app_exits_with_the_message_on_an_unknown_environment():
     # THEN it fails fast with the list of valid names, not a stack trace
     assert result.returncode == 1
     assert "error: unknown environment 'qa': valid names are dev, staging, prod" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_app_exits_with_the_message_on_a_props_error(tmp_path):
+    # GIVEN a copy of the app whose configuration gives the stream door impossible values
+    for part in ("cdk_app", "stacks", "lambdas"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "app.py", tmp_path / "app.py")
+    config = tmp_path / "cdk_app" / "config.py"
+    text = config.read_text()
+    assert "stream=StreamIngestProps(" in text
+    config.write_text(
+        text.replace("stream=StreamIngestProps(", "stream=StreamIngestProps(retry_attempts=-1, ", 1)
+    )
+    # WHEN `cdk synth` runs it
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=tmp_path,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    # THEN one clean line names the class, the field and its limits; no stack trace
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: StreamIngestProps: retry_attempts must be"), (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

@@ -156,7 +156,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         event_bus=bus,
         table=table,
         persister=persister,
-        archive_stream=archive.delivery_stream,
+        archive=archive,
         encryption_key=key,
         network=FunctionNetwork(vpc=vpc, add_endpoints=True),
     )
@@ -166,7 +166,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         persister=persister,
         table=table,
         event_bus=bus,
-        delivery_stream=archive.delivery_stream,
+        archive=archive,
         encryption_key=key,
         network=FunctionNetwork(vpc=vpc, security_groups=[group]),
     )
@@ -338,7 +338,7 @@ def bare_fifo_door(props: QueueIngestProps | None = None) -> tuple[Stack, Persis
         persister=persister,
         table=table,
         event_bus=bus,
-        delivery_stream=archive.delivery_stream,
+        archive=archive,
         props=props,
     )
     return stack, persister, door
@@ -487,3 +487,65 @@ def test_the_fifo_doors_platform_log_level_reaches_its_function():
     # THEN by default the platform's START/END/REPORT lines are dropped (WARN), as elsewhere
     assert logging["SystemLogLevel"] == PlatformLogLevel.WARN.value
     assert logging["ApplicationLogLevel"] == "WARN"
+
+
+# ---------------------------------------------------------------- a door without a persister
+
+
+def test_the_kinesis_door_alone_on_an_existing_bus_and_table_deploys_no_persister(
+    tmp_path,
+):
+    # GIVEN a bare App: an imported bus and table, a standalone core, only the Kinesis door
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_events as events
+
+    from cdk_app.constructs import StandaloneCore
+
+    use_project_node()
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "DoorOnly", env=ENV)
+    bus = events.EventBus.from_event_bus_name(stack, "Bus", "acme-bus")
+    table = dynamodb.Table.from_table_name(stack, "Table", "acme-events")
+    core = StandaloneCore(stack, "Core", event_bus=bus, table=table)
+    door = StreamIngest(stack, "Stream", event_bus=bus, table=table, core=core.core, archive=None)
+    # WHEN it synthesizes with every check on (synth raises on an unacknowledged finding)
+    apply_checks(app)
+    template = app.synth().get_stack_by_name("DoorOnly").template
+    # THEN nothing listens on the bus, and the one function is the door's consumer
+    resources = template["Resources"].values()
+    assert [r for r in resources if r["Type"] == "AWS::Events::Rule"] == []
+    functions = [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 1
+    assert functions[0]["Properties"]["Handler"] == door.function.node.default_child.handler
+    # AND it stores with the core's conflicts queue and bucket, and archives nothing
+    environment = functions[0]["Properties"]["Environment"]["Variables"]
+    assert "ARCHIVE_STREAM_NAME" not in json.dumps(environment)
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    for plugin in report["pluginReports"]:
+        assert plugin["violations"] == [], plugin["pluginName"]
+
+
+def test_leaving_the_archive_out_of_the_kinesis_door_is_refused():
+    # GIVEN a door call that says nothing about archiving
+    stack = Stack(App(), "S")
+    bus, table = EventBus(stack, "Bus"), EventTable(stack, "Table")
+    persister = Persister(stack, "P", event_bus=bus, table=table)
+    # WHEN/THEN: archive= is required; "no archive" is archive=None, said out loud
+    with pytest.raises(TypeError, match="archive"):
+        StreamIngest(stack, "Door", event_bus=bus, table=table, core=persister.core)  # type: ignore[call-arg]
+
+
+def test_a_door_takes_a_core_or_a_persister_not_both():
+    stack = Stack(App(), "S")
+    bus, table = EventBus(stack, "Bus"), EventTable(stack, "Table")
+    persister = Persister(stack, "P", event_bus=bus, table=table)
+    with pytest.raises(ValueError, match="exactly one of core="):
+        StreamIngest(
+            stack,
+            "Door",
+            event_bus=bus,
+            table=table,
+            core=persister.core,
+            persister=persister,
+            archive=None,
+        )

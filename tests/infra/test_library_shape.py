@@ -25,6 +25,7 @@ from cdk_app.config import select_environments
 from cdk_app.constructs import (
     EventArchive,
     EventBus,
+    EventBusProps,
     EventTable,
     FollowUpRouting,
     Persister,
@@ -61,6 +62,14 @@ def reuse(tmp_path_factory) -> dict[str, dict[str, Any]]:
     theirs = events.EventBus.from_event_bus_name(existing_bus, "Theirs", "acme-bus")
     bus = EventBus(existing_bus, "Bus", existing_bus=theirs)
     Persister(existing_bus, "Persister", event_bus=bus, table=EventTable(existing_bus, "Table"))
+
+    archived = Stack(app, "ExistingBusArchived", env=ENV)
+    EventBus(
+        archived,
+        "Bus",
+        existing_bus=events.EventBus.from_event_bus_name(archived, "Theirs", "acme-bus"),
+        props=EventBusProps(archive_existing_bus=True),
+    )
 
     existing_table = Stack(app, "ExistingTable", env=ENV)
     table = dynamodb.Table.from_table_name(existing_table, "Theirs", "acme-events")
@@ -122,16 +131,31 @@ def test_persister_with_only_a_bus_and_a_table_is_complete(reuse):
     assert deny["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
 
 
-def test_an_existing_bus_gets_the_archive_and_the_reserved_source_as_separate_policies(reuse):
+def test_an_existing_bus_gets_the_reserved_source_deny_and_no_replay_archive(reuse):
+    # GIVEN a persister on EventBus(existing_bus=...) with default props
     template = reuse["ExistingBus"]
+    # THEN the bus is not created, the impersonation guard is added to it as a policy
     assert _of_type(template, "AWS::Events::EventBus") == []
     (policy,) = _of_type(template, "AWS::Events::EventBusPolicy")
     assert policy["Properties"]["EventBusName"] == "acme-bus"
     assert policy["Properties"]["Statement"]["Effect"] == "Deny"
-    (archive,) = _of_type(template, "AWS::Events::Archive")
-    assert "acme-bus" in json.dumps(archive["Properties"]["SourceArn"])
+    # AND no replay archive of its traffic is created on somebody else's bus
+    assert _of_type(template, "AWS::Events::Archive") == []
     (rule,) = _of_type(template, "AWS::Events::Rule")
     assert rule["Properties"]["EventBusName"] == "acme-bus"
+
+
+def test_an_existing_bus_gets_a_replay_archive_only_when_asked(reuse):
+    # GIVEN EventBusProps(archive_existing_bus=True) on an existing bus
+    (archive,) = _of_type(reuse["ExistingBusArchived"], "AWS::Events::Archive")
+    # THEN the archive reads that bus, and names no key (absent: the AWS owned key, not "")
+    assert "acme-bus" in json.dumps(archive["Properties"]["SourceArn"])
+    assert "KmsKeyIdentifier" not in archive["Properties"]
+
+
+def test_a_created_bus_archive_names_no_empty_key(reuse):
+    (archive,) = _of_type(reuse["Minimal"], "AWS::Events::Archive")
+    assert "KmsKeyIdentifier" not in archive["Properties"]
 
 
 def test_an_existing_table_and_bucket_are_written_to_and_acknowledged(reuse):

@@ -242,7 +242,7 @@ def test_in_a_bare_app_routes_and_high_throughput_reach_the_template():
         persister=persister,
         table=table,
         event_bus=bus,
-        delivery_stream=archive.delivery_stream,
+        archive=archive,
         props=QueueIngestProps(
             routes=(("monitoring", "observability"),), high_throughput=True, events_ttl_days=30
         ),

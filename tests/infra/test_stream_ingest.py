@@ -246,7 +246,7 @@ def bare_app(**kwargs: Any) -> dict[str, Any]:
         event_bus=bus,
         table=table,
         persister=persister,
-        archive_stream=archive.delivery_stream,
+        archive=archive,
         encryption_key=encryption_key,
         **kwargs,
     )
@@ -299,7 +299,13 @@ def test_an_existing_stream_is_read_not_created():
     bus, table = EventBus(stack, "Bus"), EventTable(stack, "Table")
     persister = Persister(stack, "P", event_bus=bus, table=table)
     StreamIngest(
-        stack, "Door", event_bus=bus, table=table, persister=persister, existing_stream=theirs
+        stack,
+        "Door",
+        event_bus=bus,
+        table=table,
+        persister=persister,
+        archive=None,
+        existing_stream=theirs,
     )
     template = app.synth().get_stack_by_name("S").template
     assert of_type(template, "AWS::Kinesis::Stream") == []
@@ -319,6 +325,7 @@ def test_existing_stream_and_stream_props_together_are_refused():
             event_bus=bus,
             table=table,
             persister=persister,
+            archive=None,
             existing_stream=theirs,
             stream_props={"shard_count": 2},
         )

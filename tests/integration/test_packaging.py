@@ -228,3 +228,127 @@ def test_the_installed_cli_runs_without_the_cdk_and_finds_the_samples(python, wh
     # THEN both work, and the CDK was never imported
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "redrive" in result.stdout
+
+
+def _declared(requirement: str, extras: frozenset[str], seen: set[str]) -> None:
+    """Every distribution a requirement brings in, transitively, as installed here."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    parsed = Requirement(requirement)
+    wanted = extras or frozenset({""})
+    if parsed.marker and not any(parsed.marker.evaluate({"extra": e}) for e in wanted):
+        return
+    name = parsed.name.lower().replace("_", "-")
+    if name in seen:
+        return
+    seen.add(name)
+    for nested in metadata.distribution(name).requires or ():
+        _declared(nested, frozenset(parsed.extras), seen)
+
+
+def _only_declared(wheel: Path, extras: frozenset[str], root: Path) -> Path:
+    """A directory holding only what the wheel declares for `extras` (symlinks into this
+    environment's site-packages): a clean environment, offline."""
+    from email.parser import Parser
+    from importlib import metadata
+
+    with zipfile.ZipFile(wheel) as archive:
+        (meta,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = Parser().parsestr(archive.read(meta).decode())
+    seen: set[str] = set()
+    for requirement in headers.get_all("Requires-Dist") or ():
+        _declared(requirement, extras, seen)
+    target = root / ("deps-" + "-".join(sorted(extras)) if extras else "deps")
+    target.mkdir()
+    for name in seen:
+        distribution = metadata.distribution(name)
+        base = Path(str(distribution.locate_file("")))
+        for entry in {Path(str(f)).parts[0] for f in distribution.files or ()}:
+            if entry != ".." and not (target / entry).exists():
+                (target / entry).symlink_to(base / entry)
+    return target
+
+
+def _clean_python(wheel: Path, extras: frozenset[str], root: Path) -> Path:
+    venv = root / ("venv-" + "-".join(sorted(extras)) if extras else "venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    (site / "dependencies.pth").write_text(f"{_only_declared(wheel, extras, root)}\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site)]
+        + [str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return python
+
+
+def _modules(wheel: Path, package: str) -> list[str]:
+    names = zipfile.ZipFile(wheel).namelist()
+    return sorted(
+        n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for n in names
+        if n.startswith(f"{package}/") and n.endswith(".py")
+    )
+
+
+def _import_all(python: Path, modules: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    script = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+    return subprocess.run(
+        [str(python), "-I", "-c", script, *modules],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+# The extra each module needs beyond the base install (the constructs need none).
+NEEDS_CLIENT = ("kahula_core.",)
+NEEDS_EVENTSOURCING = ("kahula_core.aggregates.eventsourcing_recorder",)
+NEEDS_CLI = ("kahula.cli",)  # the operator CLI: the [cli] extra (typer, rich, boto3, duckdb)
+SPEC_ONLY = ("kahula_core", "kahula_core.spec")  # dependency-free: usable without any extra
+
+
+def test_every_construct_module_imports_with_only_the_declared_dependencies(wheel, tmp_path):
+    # GIVEN the wheel in an environment with only its declared dependencies (no extra)
+    python = _clean_python(wheel, frozenset(), tmp_path)
+    modules = [m for m in _modules(wheel, "kahula") if not m.startswith(NEEDS_CLI)]
+    modules += list(SPEC_ONLY)
+    # WHEN every module of the construct library (and the spec) is imported
+    result = _import_all(python, modules)
+    # THEN each imports: none reaches for the repository's own names (cdk_app, stacks)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "kahula.constructs.github_deploy_role" in modules
+
+
+def test_the_client_extra_brings_what_the_runtime_core_imports(wheel, tmp_path):
+    # GIVEN the wheel installed with the [client] extra only
+    python = _clean_python(wheel, frozenset({"client"}), tmp_path)
+    modules = [m for m in _modules(wheel, "kahula_core") if m not in NEEDS_EVENTSOURCING]
+    # WHEN every runtime module but the eventsourcing adapter is imported
+    result = _import_all(python, modules)
+    # THEN each imports (boto3 comes with the extra), the aggregates client among them
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "kahula_core.aggregates.client" in modules
+
+
+def test_the_eventsourcing_extra_brings_the_adapters_library(wheel, tmp_path):
+    # GIVEN the wheel installed with the [eventsourcing] extra only
+    python = _clean_python(wheel, frozenset({"eventsourcing"}), tmp_path)
+    # WHEN every runtime module, the adapter included, is imported
+    result = _import_all(python, _modules(wheel, "kahula_core"))
+    # THEN each imports
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -21,3 +21,22 @@ def test_a_file_with_only_unusable_lines_exits_non_zero(tmp_path):
     assert "bad.jsonl:1" in out
     assert "bad.jsonl:2: expected a JSON object, got list" in out
     assert "bad.jsonl:3: missing DetailType, Detail" in out
+
+
+def test_a_push_reports_only_the_pushed_files_events(tmp_path):
+    # GIVEN a file with one usable event
+    events = tmp_path / "mine.jsonl"
+    events.write_text(
+        '{"Source": "acme.orders", "DetailType": "OrderPlaced", '
+        '"Detail": {"metadata": {"event_id": "mine-1"}}}\n'
+    )
+    console = Console(record=True, width=200)
+    # WHEN it is pushed as `make push` does (no stream samples, no showcase)
+    code = run(events, progress=False, console=console, stream_events=None, showcase=False)
+    # THEN the report counts that one event, and none of the demo's own appends or messages
+    out = console.export_text()
+    assert code == 0, out
+    published = next(line for line in out.splitlines() if "events published" in line)
+    assert published.rstrip(" │|").endswith(" 1"), published
+    assert "Aggregate store" not in out
+    assert "FIFO door" not in out
