@@ -87,6 +87,11 @@ class Target:
         return self.local is not None
 
     @property
+    def prefix(self) -> str:
+        """The resource-name prefix (the stack is ``{prefix}-{env}``)."""
+        return self.stack_name.removesuffix(f"-{self.env}")
+
+    @property
     def where(self) -> str:
         """How to name this target in a sentence."""
         return f"the local pipeline ({self.env})" if self.local else f"stack {self.stack_name}"

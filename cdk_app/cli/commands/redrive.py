@@ -31,6 +31,8 @@ from typing import Annotated, Any
 
 import typer
 
+from kahula_core import spec
+
 from ... import stack_outputs as so
 from ..context import State, Target, aws_errors, translate
 from ..output import CliError, ExitCode, Output
@@ -124,16 +126,17 @@ def _describe(event: Any) -> str:
     return f"{event.get('detail-type')} from {event.get('source')} (id {event.get('id')})"
 
 
-def still_malformed(event: Any) -> str | None:
+def still_malformed(event: Any, replay_source: str | None = None) -> str | None:
     """Why the persister would refuse ``event`` again (the installed core's contract, with
-    its default paths), or None."""
-    from kahula_core.envelope import parse_envelope  # noqa: PLC0415
+    its default paths), or None. A replayed event (under ``replay_source``) is judged as the
+    persister judges it: by the original inside."""
+    from kahula_core.envelope import parse_event  # noqa: PLC0415
     from kahula_core.errors import MalformedEventError  # noqa: PLC0415
     from kahula_core.record import build_record  # noqa: PLC0415
     from kahula_core.settings import Settings  # noqa: PLC0415
 
     try:
-        build_record(parse_envelope(event), Settings(), "")
+        build_record(parse_event(event, replay_source), Settings(), "")
     except (MalformedEventError, ValueError) as exc:
         return str(exc)
     return None
@@ -159,7 +162,7 @@ class Redriver:
 
     def _to_persister(self, event: Any, examined: Examined) -> Plan:
         if self.check:
-            malformed = still_malformed(event)
+            malformed = still_malformed(event, spec.replay_source(self.target.prefix))
             if malformed:
                 examined.why_kept = f"still malformed: {malformed}"
                 return Plan(examined, None)

@@ -116,6 +116,37 @@ def test_a_still_malformed_event_stays_with_its_reason(deployed, lambda_, cli):
     assert ran.code == ExitCode.ITEMS_FAILED
 
 
+@pytest.mark.parametrize(
+    "original",
+    [
+        {**EVENT, "detail": {"metadata": {"event_id": {"not": "an id"}}}},
+        {
+            **EVENT,
+            "detail": {"metadata": {"event_id": "x"}, "value": int("1234567890" * 4 + "123")},
+        },
+    ],
+    ids=["bad id", "number too long"],
+)
+def test_a_replayed_event_whose_original_is_malformed_stays(deployed, lambda_, cli, original):
+    # GIVEN the on-failure record of a replay wrapper around an event the persister refuses
+    wrapper = {
+        **EVENT,
+        "id": "replay-1",
+        "source": "kahula.replay",
+        "detail-type": "Replayed",
+        "detail": original,
+    }
+    _send(deployed, "failed", _on_failure(wrapper))
+    # WHEN redriven
+    ran = cli("--json", "redrive", "failed")
+    # THEN it is judged as the persister judges it, by the original inside: kept, with why
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert lambda_.invoked == []
+    assert item["action"] == "kept"
+    assert item["why_kept"].startswith("still malformed:")
+    assert "detail.detail" not in item["why_kept"]  # the original's fields, not the wrapper's
+
+
 def test_a_conflict_is_shown_with_both_hashes_and_never_redriven(deployed, lambda_, cli):
     conflict = {
         "reason": "conflict: ...",
