@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from kahula_core import spec
 
 from ... import stack_outputs as so
