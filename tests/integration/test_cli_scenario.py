@@ -85,7 +85,7 @@ def _lines(text: str) -> list[dict[str, Any]]:
 def day(kahula, state_dir):
     """The samples put through the pipeline, with the window they were published in."""
     start = datetime.now(UTC) - timedelta(minutes=1)
-    code, out, err = kahula("--json", "put", str(SAMPLES))
+    code, _, err = kahula("--json", "put", str(SAMPLES))
     assert code == ExitCode.OK, err
     end = datetime.now(UTC) + timedelta(minutes=1)
     return start, end, _items(state_dir)
