@@ -318,7 +318,8 @@ def _import_all(python: Path, modules: list[str]) -> subprocess.CompletedProcess
 # The extra each module needs beyond the base install (the constructs need none).
 NEEDS_CLIENT = ("kahula_core.",)
 NEEDS_EVENTSOURCING = ("kahula_core.aggregates.eventsourcing_recorder",)
-NEEDS_CLI = ("kahula.cli",)  # the operator CLI: the [cli] extra (typer, rich, boto3, duckdb)
+# the operator CLI and its archive query: the [cli] extra (typer, rich, boto3, duckdb)
+NEEDS_CLI = ("kahula.cli", "kahula.archive_query")
 SPEC_ONLY = ("kahula_core", "kahula_core.spec")  # dependency-free: usable without any extra
 
 
