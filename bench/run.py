@@ -383,12 +383,18 @@ print(time.perf_counter() - start, calls[0])
 
 
 def _in_process(variant: str) -> tuple[float, int]:
-    """(seconds, jsii round trips) of one synth inside Python, without the CDK CLI."""
+    """(seconds, jsii round trips) of one synth inside Python, without the CDK CLI.
+
+    ``..._unvalidated``: the same with the CDK's built-in CloudFormation validation off
+    (``CDK_VALIDATION=false``), to show what it costs; the app itself never turns it off.
+    """
+    base, unvalidated = variant.removesuffix("_unvalidated"), variant.endswith("_unvalidated")
     code = _IN_PROCESS.format(
-        root=str(ROOT), lambdas=str(LAMBDAS), app=str(ROOT / "app.py"), variant=variant
+        root=str(ROOT), lambdas=str(LAMBDAS), app=str(ROOT / "app.py"), variant=base
     )
+    env = {**os.environ, **({"CDK_VALIDATION": "false"} if unvalidated else {})}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
     ).stdout
     seconds, calls = out.strip().splitlines()[-1].split()
     return float(seconds), int(calls)
@@ -399,7 +405,8 @@ def bench_synth(quick: bool) -> dict[str, Any]:
     the time goes: the same two apps synthesized inside Python (no CLI), the checks
     (cdk-nag's two packs) switched off, and the jsii round trips each makes."""
     runs = 2 if quick else 5
-    parts: dict[str, list[tuple[float, int]]] = {"minimal": [], "ours": [], "without_checks": []}
+    variants = ("minimal", "ours", "without_checks", "minimal_unvalidated", "ours_unvalidated")
+    parts: dict[str, list[tuple[float, int]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         minimal = Path(tmp) / "minimal.py"
         minimal.write_text(_MINIMAL_APP)
@@ -420,6 +427,10 @@ def bench_synth(quick: bool) -> dict[str, Any]:
             "minimal_in_python_s": round(seconds["minimal"], 2),
             "ours_in_python_s": round(seconds["ours"], 2),
             "checks_s": round(seconds["ours"] - seconds["without_checks"], 2),
+            # The CDK's CloudFormation validation (a WebAssembly engine started once per synth,
+            # then each template): what the one-queue app pays, and what ours pays.
+            "validation_minimal_s": round(seconds["minimal"] - seconds["minimal_unvalidated"], 2),
+            "validation_ours_s": round(seconds["ours"] - seconds["ours_unvalidated"], 2),
             "jsii_calls_minimal": calls["minimal"],
             "jsii_calls_ours": calls["ours"],
         },

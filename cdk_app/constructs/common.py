@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -215,7 +216,16 @@ PINNED_FEATURE_FLAGS: Mapping[str, Any] = {
 }
 
 
+# The constructs that pinned the flags on their own node. Context is looked up from a node
+# towards the root, so a construct inside one of them has the values already.
+_PINNED: weakref.WeakSet[Construct] = weakref.WeakSet()
+
+
 def pin_feature_flags(construct: Construct) -> None:
     """Call first in a construct's __init__, before it has children."""
+    node = construct.node  # each attribute read is a round trip to the jsii process
+    if node.scope in _PINNED:
+        return
     for flag, value in PINNED_FEATURE_FLAGS.items():
-        construct.node.set_context(flag, value)
+        node.set_context(flag, value)
+    _PINNED.add(construct)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Duration, RemovalPolicy, Size, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -267,6 +267,17 @@ class EventArchive(Construct):
             ),
         )
 
+        # In a stack without a region, aws-cdk-lib's DeliveryStream adds a region -> CIDR
+        # mapping of Firehose's addresses, referenced only by destinations that must let them
+        # in (Redshift, a VPC endpoint); an S3 destination never reads it. Acknowledged, not
+        # removed: a later aws-cdk-lib may reference it.
+        if Token.is_unresolved(Stack.of(self).region):
+            acknowledge(
+                Stack.of(self),
+                "CloudFormation-Validate::W7001",
+                "the Firehose L2's address mapping (awscdkawskinesisfirehoseCidrBlocks) is read "
+                "only by Redshift and VPC destinations; this stream delivers to S3.",
+            )
         # The role is immutable to the L2, so it no longer orders the stream after the role's
         # policy; the role itself is already a dependency through the stream's RoleARN.
         policy = self.delivery_role.node.try_find_child("DefaultPolicy")

@@ -105,6 +105,25 @@ def reuse(tmp_path_factory) -> dict[str, dict[str, Any]]:
     return _templates(app)
 
 
+def test_an_archive_in_a_region_agnostic_stack_synthesizes_without_a_warning(tmp_path):
+    # GIVEN an archive in a stack with no region (the Firehose L2 then adds its address
+    # mapping, which an S3 destination never reads)
+    use_project_node()
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Agnostic")
+    EventArchive(stack, "Archive", event_bus=EventBus(stack, "Bus"))
+    apply_checks(app)
+    # WHEN it is synthesized THEN the CDK's own template validation reports nothing
+    template = app.synth().get_stack_by_name("Agnostic").template
+    assert "awscdkawskinesisfirehoseCidrBlocks" in template["Mappings"]
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert [v for p in report["pluginReports"] for v in p["violations"]] == []
+    (validate,) = [
+        p for p in report["pluginReports"] if p["pluginName"] == "CloudFormation Validate"
+    ]
+    assert [s["ruleName"] for s in validate["suppressedViolations"]] == ["W7001"]
+
+
 def _of_type(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
     return [r for r in template["Resources"].values() if r["Type"] == type_]
 

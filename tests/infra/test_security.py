@@ -77,8 +77,7 @@ def test_cdk_nag_reports_no_unacknowledged_finding(synth):
     failures = [
         (plugin["pluginName"], v["ruleName"])
         for plugin in report["pluginReports"]
-        for v in plugin.get("violations", [])
-        if v.get("severity", "error") == "error"
+        for v in plugin.get("violations", [])  # warnings too: a synth prints them
     ]
     assert failures == []
 

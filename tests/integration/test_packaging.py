@@ -104,6 +104,18 @@ def test_the_wheel_installs_only_the_projects_own_names(wheel):
     assert "kahula_lambdas/kahula_core/spec.py" in names
 
 
+def test_the_wheel_carries_its_license_and_declares_it_by_spdx_expression(wheel):
+    # GIVEN the built wheel WHEN its metadata is read THEN the licence is an SPDX expression
+    # (PEP 639) and the licence text ships with it
+    archive = zipfile.ZipFile(wheel)
+    (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    text = archive.read(metadata).decode()
+    assert "License-Expression: Apache-2.0" in text.splitlines()
+    assert "License-File: LICENSE" in text.splitlines()
+    (license_file,) = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert b"Apache License" in archive.read(license_file)
+
+
 @pytest.fixture(scope="module")
 def python(wheel, tmp_path_factory) -> Path:
     """A fresh virtualenv with the wheel; its dependencies come from this environment
