@@ -49,6 +49,10 @@ EVENTS_PREFIX = "events/"
 #: Firehose's longest buffer interval (900 s): an object may hold records that arrived this
 #: long after the hour in its key.
 FIREHOSE_MAX_BUFFER = timedelta(seconds=900)
+# Times a window may span: an archive holds nothing before 1970, and the hour arithmetic must
+# stay inside what datetime can hold.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 #: Request budget per PutEvents call. EventBridge accepts events up to 1 MB since January 2026
 #: (AWS Compute Blog, 2026-01-29); batches are kept to 256 KB, its long-standing request limit,
 #: and a larger event is sent alone.
@@ -95,15 +99,53 @@ class Window:
             )
         if self.lateness < timedelta(0):
             raise ReplayError("lateness must not be negative")
+        if self.start < _EARLIEST or self.end > _LATEST:
+            raise ReplayError(
+                f"the window must lie within {_EARLIEST:%Y-%m-%d} .. {_LATEST:%Y-%m-%d} (UTC), "
+                f"got {self.start.isoformat()} .. {self.end.isoformat()}"
+            )
+
+    def _hours(self) -> tuple[datetime, datetime]:
+        """[first, last): the hour partitions that can hold events of the window."""
+        first = (self.start - FIREHOSE_MAX_BUFFER).replace(minute=0, second=0, microsecond=0)
+        return first, self.end + self.lateness
 
     def partitions(self, prefix: str = EVENTS_PREFIX) -> list[str]:
         """The hour partitions (key prefixes) that can hold events of the window."""
-        hour = (self.start - FIREHOSE_MAX_BUFFER).replace(minute=0, second=0, microsecond=0)
-        last = self.end + self.lateness
+        hour, last = self._hours()
         out = []
         while hour < last:
             out.append(f"{prefix}year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/")
             hour += timedelta(hours=1)
+        return out
+
+    def partition_count(self) -> int:
+        first, last = self._hours()
+        return -(-(last - first) // timedelta(hours=1))
+
+    def prefixes(self, prefix: str = EVENTS_PREFIX) -> list[str]:
+        """The fewest key prefixes that list exactly the window's hour partitions: a whole
+        year, month or day inside the window is listed as one prefix, so a window of decades
+        is a few hundred listings, not one per hour."""
+        at, last = self._hours()
+        out = []
+        while at < last:
+            year = at.replace(year=at.year + 1, month=1, day=1, hour=0)
+            month = (at.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0)
+            day = (at + timedelta(days=1)).replace(hour=0)
+            key = f"{prefix}year={at:%Y}/"
+            if at == at.replace(month=1, day=1, hour=0) and year <= last:
+                out.append(key)
+                at = year
+            elif at == at.replace(day=1, hour=0) and month <= last:
+                out.append(f"{key}month={at:%m}/")
+                at = month
+            elif at.hour == 0 and day <= last:
+                out.append(f"{key}month={at:%m}/day={at:%d}/")
+                at = day
+            else:
+                out.append(f"{key}month={at:%m}/day={at:%d}/hour={at:%H}/")
+                at += timedelta(hours=1)
         return out
 
     def admits(self, event: dict[str, Any]) -> bool:
@@ -335,7 +377,7 @@ class Replayer:
         """Keys of the archive objects under the window's hour partitions, in time order."""
         keys: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
-        for prefix in window.partitions():
+        for prefix in window.prefixes():
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 keys += [o["Key"] for o in page.get("Contents", [])]
         return sorted(keys)
@@ -353,7 +395,7 @@ class Replayer:
         summary = Summary(
             window=f"{window.start.isoformat()} .. {window.end.isoformat()}",
             dry_run=self._dry_run,
-            partitions=len(window.partitions()),
+            partitions=window.partition_count(),
         )
         checkpoint = (
             Checkpoint(self._checkpoint_path, window.fingerprint())

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from ..context import State, Target, aws_errors
-from ..output import CliError, ExitCode, NotFoundError, Output, to_json
+from ..output import CliError, ExitCode, NotFoundError, Output, UsageError, to_json
 
 
 def read_event(target: Target, unique_id: str) -> dict[str, Any]:
     """The stored event as JSON-ready values (kahula_core.reader: the API's read path)."""
+    if not unique_id.strip():
+        raise UsageError("ID is empty: give the event's unique_id (`kahula get ID`)")
     from kahula_core.reader import ClaimCheckUnavailableError, EventReader  # noqa: PLC0415
 
     reader = EventReader(
@@ -27,7 +29,10 @@ def read_event(target: Target, unique_id: str) -> dict[str, Any]:
             f"event {unique_id!r} is stored but its detail is unavailable: {exc}"
         ) from exc
     if stored is None:
-        raise NotFoundError(f"no event stored under unique_id {unique_id!r} in {target.where}")
+        shown = repr(unique_id[:200])
+        if len(unique_id) > 200:
+            shown += f" (the first 200 of {len(unique_id)} characters)"
+        raise NotFoundError(f"no event stored under unique_id {shown} in {target.where}")
     event: dict[str, Any] = {**stored.fields, "detail": stored.detail}
     if stored.claim_check is not None:
         event["payload_claim_check"] = stored.claim_check

@@ -20,14 +20,19 @@ TABLE_LIMIT = 50
 def read_input(source: str) -> tuple[str, str]:
     """(text, name) of a file, or of stdin for ``-``."""
     if source == "-":
-        return sys.stdin.read(), "stdin"
+        return sys.stdin.read().removeprefix("\ufeff"), "stdin"
     path = Path(source)
-    try:
-        return path.read_text(encoding="utf-8"), path.name
+    try:  # utf-8-sig: a file saved with a byte-order mark (some Windows editors) reads alike
+        return path.read_text(encoding="utf-8-sig"), path.name
     except FileNotFoundError:
         raise UsageError(f"no such file: {source}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {source}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"cannot read {source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}); nothing was published"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
 
 
 def put_events(

@@ -34,7 +34,7 @@ from kahula_core import spec
 
 from ... import stack_outputs as so
 from ..context import State, Target, aws_errors, translate
-from ..output import CliError, ExitCode, Output
+from ..output import CliError, ExitCode, NotFoundError, Output, UsageError
 
 #: SQS: at most 10 messages per receive, delete or visibility batch.
 SQS_BATCH = 10
@@ -356,8 +356,33 @@ def receive_all(sqs: Any, url: str, limit: int) -> list[dict[str, Any]]:
     return list(received.values())
 
 
-def _named(message_id: str, ids: frozenset[str]) -> bool:
-    return any(message_id == i or (len(i) >= 8 and message_id.startswith(i)) for i in ids)
+def _visible_now(handles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**h, "VisibilityTimeout": 0} for h in handles]
+
+
+def _named(message_id: str, wanted: str) -> bool:
+    return message_id == wanted or (len(wanted) >= 8 and message_id.startswith(wanted))
+
+
+def _resolve_deletes(wanted: frozenset[str], message_ids: list[str]) -> set[str]:
+    """The message ids ``--delete`` names among those received; each name must match exactly
+    one message (a prefix shared by two would delete both), else nothing is done."""
+    chosen: set[str] = set()
+    for name in sorted(wanted):
+        matches = [m for m in message_ids if _named(m, name)]
+        if len(matches) > 1:
+            raise UsageError(
+                f"--delete {name} matches {len(matches)} messages; give more of the id "
+                "(nothing was deleted or redriven)"
+            )
+        if not matches:
+            raise NotFoundError(
+                f"--delete {name}: no such message among the {len(message_ids)} received "
+                "(a message past --max, or in flight elsewhere, is not seen; nothing was "
+                "deleted or redriven)"
+            )
+        chosen.update(matches)
+    return chosen
 
 
 def export(examined: list[Examined], path: Path) -> int:
@@ -397,10 +422,17 @@ def redrive(
     release: list[dict[str, Any]] = []
     delete: list[dict[str, Any]] = []
     try:
+        chosen = _resolve_deletes(delete_ids, [m["MessageId"] for m in messages])
+    except CliError:  # nothing is done: every message received becomes visible again
+        release = [{"ReceiptHandle": m["ReceiptHandle"]} for m in messages]
+        with aws_errors():
+            _in_batches(sqs, "change_message_visibility_batch", url, _visible_now(release))
+        raise
+    try:
         for message in messages:
             plan = redriver.plan(message)
             handle = {"ReceiptHandle": message["ReceiptHandle"]}
-            if _named(message["MessageId"], delete_ids):
+            if message["MessageId"] in chosen:
                 plan.examined.action = "would delete" if dry_run else "deleted"
                 (release if dry_run else delete).append(handle)
             elif plan.redrive is None:
@@ -427,12 +459,7 @@ def redrive(
     finally:
         with aws_errors():
             _in_batches(sqs, "delete_message_batch", url, delete)
-            _in_batches(
-                sqs,
-                "change_message_visibility_batch",
-                url,
-                [{**h, "VisibilityTimeout": 0} for h in release],
-            )
+            _in_batches(sqs, "change_message_visibility_batch", url, _visible_now(release))
     if delete:
         target.settle()
     return done

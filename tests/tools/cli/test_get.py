@@ -87,3 +87,16 @@ def test_get_of_an_event_whose_claim_check_was_deleted_says_so(deployed, cli):
     assert ran.code == ExitCode.ITEMS_FAILED
     assert "stored but its detail is unavailable" in ran.stderr
     assert "oversize-payloads/gone" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_get_of_an_empty_id_is_a_usage_error(cli):
+    ran = cli("get", " ")
+    assert ran.code == ExitCode.USAGE
+    assert "ID is empty" in ran.stderr
+
+
+def test_get_of_a_very_long_unknown_id_names_its_start_and_length_only(cli):
+    ran = cli("get", "a" * 3000)
+    assert ran.code == ExitCode.NOT_FOUND
+    assert f"{'a' * 200}' (the first 200 of 3000 characters)" in ran.stderr
+    assert "a" * 201 not in ran.stderr

@@ -79,6 +79,26 @@ def test_put_of_a_missing_file_is_a_usage_error(cli):
     assert "no such file: /nonexistent/events.jsonl" in ran.stderr
 
 
+def test_put_reads_a_file_saved_with_a_byte_order_mark_and_crlf_line_ends(tmp_path, cli):
+    # GIVEN a file as a Windows editor saves it: a UTF-8 BOM, CRLF line ends
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + _lines(EVENT, EVENT).replace("\n", "\r\n").encode())
+    # WHEN it is put THEN both lines are published, the first included
+    ran = cli("--json", "put", str(path))
+    assert [json.loads(x)["ok"] for x in ran.stdout.splitlines()] == [True, True]
+    assert ran.code == ExitCode.OK
+
+
+def test_put_of_a_file_that_is_not_utf8_says_where_and_publishes_nothing(tmp_path, cli):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(_lines(EVENT).encode() + b'{"Source": "caf\xe9"}\n')
+    ran = cli("put", str(path))
+    assert ran.code == ExitCode.USAGE
+    assert "not UTF-8 text (byte 0xe9 at offset" in ran.stderr
+    assert "nothing was published" in ran.stderr
+    assert ran.stdout == ""
+
+
 def test_put_stores_nothing_silently_an_event_lands_on_the_bus(tmp_path, deployed, cli):
     # GIVEN a rule on the bus that copies every event to a queue
     sqs, events = deployed.client("sqs"), deployed.client("events")

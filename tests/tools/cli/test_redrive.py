@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from cdk_app import stack_outputs as so
-from cdk_app.cli.output import ExitCode
+from cdk_app.cli.commands.redrive import _resolve_deletes
+from cdk_app.cli.output import ExitCode, NotFoundError, UsageError
 
 EVENT = {
     "version": "0",
@@ -303,3 +304,32 @@ def test_a_dry_run_deletes_nothing(deployed, lambda_, cli):
     ran = cli("--json", "redrive", "failed", "--dry-run", "--delete", message["MessageId"])
     assert [json.loads(line)["action"] for line in ran.stdout.splitlines()] == ["would delete"]
     assert len(_left(deployed, _url(deployed, "failed"))) == 1
+
+
+def test_delete_of_a_message_not_received_is_not_found_and_touches_nothing(deployed, lambda_, cli):
+    # GIVEN a failure queue with one malformed event
+    _send(deployed, "failed", _on_failure(MALFORMED))
+    # WHEN --delete names a message that is not there
+    ran = cli("redrive", "failed", "--delete", "00000000-not-a-message")
+    # THEN exit 4 with one sentence, the message is visible again at once, nothing invoked
+    assert ran.code == ExitCode.NOT_FOUND
+    assert "--delete 00000000-not-a-message: no such message among the 1 received" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert len(_left(deployed, _url(deployed, "failed"))) == 1
+    assert lambda_.invoked == []
+
+
+def test_delete_by_a_prefix_two_messages_share_is_refused():
+    # GIVEN two received messages whose ids share their first eight characters
+    ids = ["9b75c56d-aaaa", "9b75c56d-bbbb", "1234abcd-cccc"]
+    # WHEN --delete names that shared prefix THEN refused (it would delete both), naming it
+    with pytest.raises(UsageError, match="--delete 9b75c56d matches 2 messages"):
+        _resolve_deletes(frozenset({"9b75c56d"}), ids)
+    # AND an exact id or a unique prefix resolves to exactly its message
+    assert _resolve_deletes(frozenset({"9b75c56d-bbbb", "1234abcd"}), ids) == {
+        "9b75c56d-bbbb",
+        "1234abcd-cccc",
+    }
+    # AND a prefix shorter than eight characters names nothing
+    with pytest.raises(NotFoundError):
+        _resolve_deletes(frozenset({"9b75"}), ids)

@@ -116,6 +116,53 @@ def test_window_lists_its_hours_with_firehose_buffer_and_lateness():
     ]
 
 
+def _hours_under(prefixes: list[str], first: datetime, last: datetime) -> list[str]:
+    """Every hour partition from ``first`` to ``last`` that one of ``prefixes`` lists."""
+    hours, hour = [], first
+    while hour < last:
+        if any(partition(hour).startswith(p) for p in prefixes):
+            hours.append(partition(hour))
+        hour += timedelta(hours=1)
+    return hours
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (T0, T0 + timedelta(hours=1)),
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
+        (datetime(2025, 12, 31, 22, 30, tzinfo=UTC), datetime(2027, 2, 3, 5, tzinfo=UTC)),
+        (datetime(2024, 2, 28, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)),  # leap day
+    ],
+)
+def test_window_lists_exactly_its_hours_with_the_fewest_prefixes(start, end):
+    # GIVEN windows from an hour to years, across month, year and leap-day edges
+    win = Window(start=start, end=end)
+    # WHEN listed by coarse prefixes THEN those prefixes cover exactly the hour partitions,
+    # no hour missing and none outside (checked a year either side)
+    prefixes = win.prefixes()
+    around = (start - timedelta(days=366), end + timedelta(days=366))
+    assert _hours_under(prefixes, *around) == win.partitions()
+    assert len(prefixes) <= len(win.partitions())
+    assert win.partition_count() == len(win.partitions())
+
+
+def test_a_window_of_decades_is_a_few_hundred_listings_not_one_per_hour():
+    # GIVEN --from 1970 --to 2100 (about 1.1 million hours)
+    win = Window(start=datetime(1970, 1, 1, tzinfo=UTC), end=datetime(2100, 1, 1, tzinfo=UTC))
+    # WHEN its prefixes are computed THEN about one per year, plus the edges
+    assert win.partition_count() > 1_000_000
+    assert len(win.prefixes()) < 200
+
+
+def test_a_window_outside_what_an_archive_can_hold_is_refused_with_a_sentence():
+    # GIVEN a window reaching past year 9000 or before 1970 THEN refused, naming the bounds
+    with pytest.raises(ReplayError, match="must lie within 1970-01-01"):
+        Window(start=T0, end=datetime(9999, 12, 31, 23, tzinfo=UTC))
+    with pytest.raises(ReplayError, match="must lie within 1970-01-01"):
+        Window(start=datetime(1, 1, 1, tzinfo=UTC), end=T0)
+
+
 def test_window_must_run_forwards():
     # GIVEN --from after --to
     # WHEN the window is made
