@@ -18,6 +18,12 @@ from kahula_core.persist import Pipeline, build_pipeline
 
 REGION = "us-east-1"
 FOLLOW_UP_SOURCE = spec.follow_up_source("kahula")
+OUTBOX_SOURCE = "kahula.aggregate-store"  # AggregateEventStoreProps.outbox_source's default
+#: What the constructs give a front door (PersistenceCore.door_environment): every source
+#: reserved on the bus.
+DOOR_RESERVED_SOURCES = spec.encode_reserved_sources(
+    {FOLLOW_UP_SOURCE, OUTBOX_SOURCE, spec.replay_source("kahula")}
+)
 
 
 @dataclass

@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Duration, IStableStringProducer, Lazy, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -107,6 +108,13 @@ class PersistenceCore:
             **self.contract.to_environment(),
         }
 
+    def door_environment(self) -> dict[str, str]:
+        """What a front door writing straight into the store adds to :meth:`environment`:
+        the sources only the platform publishes under (``RESERVED_SOURCES``), which it
+        refuses. Read when the template is rendered, so a source reserved on the bus after
+        the door was built (the aggregate store's outbox, replays) is included."""
+        return {spec.Env.RESERVED_SOURCES: Lazy.string(_ReservedSources(self))}
+
     def grant_writes(
         self,
         role: iam.Role,
@@ -134,6 +142,19 @@ class PersistenceCore:
         if isinstance(self.event_bus, EventBus):
             # Follow-ups carry the persister's source, whichever function stored the event.
             self.event_bus.reserve_source(self.follow_up_source, role)
+
+
+@jsii.implements(IStableStringProducer)
+class _ReservedSources:
+    """The persister's follow-up source and every source reserved on the library's bus."""
+
+    def __init__(self, core: PersistenceCore) -> None:
+        self._core = core
+
+    def produce(self) -> str:
+        bus = self._core.event_bus
+        reserved = set(bus.reserved_sources) if isinstance(bus, EventBus) else set()
+        return spec.encode_reserved_sources({self._core.follow_up_source, *reserved})
 
 
 class HasCore(Protocol):

@@ -267,6 +267,8 @@ class EventApi(Construct):
             spec.Env.FOLLOW_UP_RULES: spec.encode_follow_up_rules(persister.follow_up_rules),
             spec.Env.INDEXED_ATTRIBUTES: spec.encode_indexed_attributes(key_attributes),
             **persister.props.contract.to_environment(),
+            # The sources only the platform publishes under, which a POST may not claim.
+            **persister.core.on(table=table, event_bus=event_bus).door_environment(),
             # The writer's metrics are the platform's (EventsPersisted, ConflictingEvents, ...):
             # same namespace and service as the persister's, so every alarm covers HTTP too.
             spec.Env.POWERTOOLS_METRICS_NAMESPACE: persister.metrics_namespace,

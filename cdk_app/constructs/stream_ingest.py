@@ -290,7 +290,7 @@ class StreamIngest(Construct):
             description="Persists every record of its Kinesis stream exactly once",
             role_description="Stream consumer: read its stream; write what the persister writes",
             knobs=props,
-            environment=environment,
+            environment={**environment, **self.core.door_environment()},
             statements=statements,
             detailed_tracing=props.detailed_tracing,
             reserved_concurrency=props.reserved_concurrency,

@@ -40,7 +40,7 @@ from kahula_core.envelope import MISSING, format_utc, lookup
 from kahula_core.errors import FollowUpEmissionError, ItemTooLargeError, MalformedEventError
 from kahula_core.json_text import UnparsableJsonError, parse_json
 from kahula_core.persist import Outcome, Pipeline, build_pipeline, persist_event
-from kahula_core.reserved import refuse_reserved_source
+from kahula_core.reserved import refuse_platform_sources
 from kahula_core.store import WriteOutcome
 
 from api import responses as r
@@ -183,8 +183,8 @@ def ingest(
             account=context.account_id or "",
             region=os.environ.get("AWS_REGION", ""),
         )
-        # A POST never crosses the bus's Deny on the follow-up source: check it here.
-        refuse_reserved_source(event, (pipeline.emitter.source,))
+        # A POST never crosses the bus's Deny on the platform's sources: check them here.
+        refuse_platform_sources(event, pipeline)
         line_size = archive.too_large(event)
         if line_size is not None:
             # Checked before the write: stored, it could never be archived.

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from .errors import EnvelopeError
+from .persist import Pipeline
 
 
 class ReservedSourceError(EnvelopeError):
@@ -28,3 +29,10 @@ def refuse_reserved_source(event: Mapping[str, Any], reserved: Collection[str]) 
             f"event source {source!r} is reserved for the platform's own events; a producer "
             "may not publish under it"
         )
+
+
+def refuse_platform_sources(event: Mapping[str, Any], pipeline: Pipeline) -> None:
+    """What a front door writing straight into the store checks: the event claims neither the
+    persister's follow-up source nor any source reserved on the bus (``RESERVED_SOURCES``:
+    replays, the aggregate store's outbox)."""
+    refuse_reserved_source(event, {pipeline.emitter.source, *pipeline.settings.reserved_sources})

@@ -29,6 +29,9 @@ class Settings:
     key_limits: Mapping[str, int] = field(default_factory=lambda: dict(spec.KEY_ATTRIBUTES))
     #: The reserved source of replayed events (spec.replay_source); None: never unwrap.
     replay_source: str | None = None
+    #: Sources only the platform publishes under (spec.Env.RESERVED_SOURCES): a front door
+    #: that writes straight into the store refuses an event claiming one.
+    reserved_sources: frozenset[str] = frozenset()
 
     # Derived from ``paths`` (never set directly).
     event_id_path: Path = field(init=False)
@@ -63,6 +66,9 @@ class Settings:
                 follow_up_rules=spec.decode_follow_up_rules(environ.get(spec.Env.FOLLOW_UP_RULES)),
                 key_limits=spec.decode_indexed_attributes(environ.get(spec.Env.INDEXED_ATTRIBUTES)),
                 replay_source=environ.get(spec.Env.REPLAY_SOURCE, "").strip() or None,
+                reserved_sources=spec.decode_reserved_sources(
+                    environ.get(spec.Env.RESERVED_SOURCES)
+                ),
             )
         except spec.SpecError as exc:
             raise ConfigurationError(f"invalid function configuration: {exc}") from None

@@ -68,6 +68,19 @@ def follow_up_source(prefix: str) -> str:
 REPLAY_DETAIL_TYPE = "Replayed"
 
 
+def encode_reserved_sources(sources: Iterable[str]) -> str:
+    """``Env.RESERVED_SOURCES``: the sources, sorted, comma-separated."""
+    listed = sorted(set(sources))
+    for source in listed:
+        if not source or "," in source or source != source.strip():
+            raise SpecError(f"a reserved source must be non-empty, without commas: {source!r}")
+    return ",".join(listed)
+
+
+def decode_reserved_sources(text: str | None) -> frozenset[str]:
+    return frozenset(s.strip() for s in (text or "").split(",") if s.strip())
+
+
 def replay_source(prefix: str) -> str:
     """The ``source`` replayed events are wrapped under. The bus lets only the replay role put
     it, so a persister told this source (``Env.REPLAY_SOURCE``) may trust what it carries and
@@ -104,6 +117,10 @@ class Env:
     FOLLOW_UP_RULES = "FOLLOW_UP_RULES"
     # The reserved source of replayed (wrapped) events; unset: nothing is unwrapped.
     REPLAY_SOURCE = "REPLAY_SOURCE"
+    # Sources only the platform publishes under (the bus's reserved sources: follow-ups,
+    # replays, the aggregate store's outbox), comma-separated. Set on the front doors that
+    # write straight into the store, which refuse an event claiming one; unset: none.
+    RESERVED_SOURCES = "RESERVED_SOURCES"
     EVENT_ID_PATH = "EVENT_ID_PATH"
     DOMAIN_PATH = "DOMAIN_PATH"
     SAGA_ID_PATH = "SAGA_ID_PATH"

@@ -32,7 +32,7 @@ from kahula_core.batch import (
 )
 from kahula_core.clients import boto3_clients
 from kahula_core.persist import build_pipeline
-from kahula_core.reserved import refuse_reserved_source
+from kahula_core.reserved import refuse_platform_sources
 from kahula_core.spec import BATCH_ITEM_FAILURES_METRIC, Metric
 from kahula_core.store import WriteOutcome
 from kahula_core.stream_events import (
@@ -75,8 +75,8 @@ class StreamConsumer:
 
     def to_event(self, record: Mapping[str, Any]) -> dict[str, Any]:
         event = to_platform_event(decode_data(record), coordinates(record), self.fields)
-        # The stream never crosses the bus's Deny on the follow-up source: check it here.
-        refuse_reserved_source(event, (self.pipeline.emitter.source,))
+        # The stream never crosses the bus's Deny on the platform's sources: check them here.
+        refuse_platform_sources(event, self.pipeline)
         return event
 
 

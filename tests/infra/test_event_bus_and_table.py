@@ -177,3 +177,31 @@ def test_outputs_name_what_users_need(synth, env):
 def test_stack_tags_name_project_and_environment(synth, env):
     # Stack-level tags: CloudFormation propagates them to every taggable resource at deploy.
     assert synth.stacks[env].tags.tag_values() == {"project": "kahula", "environment": env}
+
+
+def test_every_front_door_writing_to_the_store_refuses_exactly_the_buss_reserved_sources(
+    synth, env
+):
+    # GIVEN the sources the bus's policy reserves (only the platform's roles may publish them)
+    reserved = set(_denied_sources(synth, env))
+    assert {"kahula.event-persister", "kahula.replay"} <= reserved
+    # WHEN the functions that write straight into the store, never crossing that policy, are
+    # read from the template (the Kinesis door and the API's writer)
+    doors = {
+        name: function["Properties"]["Environment"]["Variables"]
+        for name, function in synth.resources(env, "AWS::Lambda::Function").items()
+        if name.startswith(("StreamIngestFunction", "EventApiWriter"))
+    }
+    # THEN each is told exactly those sources to refuse; the persister (which stores what the
+    # bus delivered, the platform's own events included) and the FIFO door (whose producers
+    # do not choose a source) are told none
+    for variables in doors.values():
+        assert set(variables["RESERVED_SOURCES"].split(",")) == reserved
+    others = {
+        name: function["Properties"]["Environment"]["Variables"]
+        for name, function in synth.resources(env, "AWS::Lambda::Function").items()
+        if name not in doors
+    }
+    assert not [name for name, variables in others.items() if "RESERVED_SOURCES" in variables]
+    if ENVIRONMENTS[env].api or ENVIRONMENTS[env].stream:
+        assert doors

@@ -13,11 +13,12 @@ import boto3
 import botocore.endpoint
 import pytest
 from api import reader, writer
+from kahula_core import spec
 from kahula_core.reader import EventReader
 from moto import mock_aws
 
 from local.api_server import proxy_event
-from tests.moto_resources import REGION, Resources, provision
+from tests.moto_resources import DOOR_RESERVED_SOURCES, REGION, Resources, provision
 from tests.unit.conftest import lambda_context
 
 
@@ -76,7 +77,10 @@ def api_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         resources = provision(lambda service: boto3.client(service, region_name=REGION))
         archive = FakeFirehose()
         writer.use_wiring(
-            (resources.pipeline(), writer.Archive(firehose=lambda: archive, stream_name="archive"))
+            (
+                resources.pipeline(**{spec.Env.RESERVED_SOURCES: DOOR_RESERVED_SOURCES}),
+                writer.Archive(firehose=lambda: archive, stream_name="archive"),
+            )
         )
         reader.use_reader(
             EventReader(

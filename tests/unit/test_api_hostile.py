@@ -3,13 +3,14 @@ client's own input, and no event stored as the platform."""
 
 from __future__ import annotations
 
+import pytest
 from api import reader
 from botocore.exceptions import ClientError
 from kahula_core import spec
 from kahula_core.follow_ups import follow_up_id
 from kahula_core.reader import EventReader
 
-from tests.moto_resources import FOLLOW_UP_SOURCE
+from tests.moto_resources import FOLLOW_UP_SOURCE, OUTBOX_SOURCE
 
 from .api_fixtures import api_fixture, envelope  # noqa: F401 - the `api` fixture
 
@@ -26,6 +27,23 @@ def test_a_post_claiming_the_platforms_follow_up_source_is_refused(api) -> None:
     assert body["error"]["code"] == "malformed_event"
     assert "is reserved for the platform" in body["error"]["message"]
     assert api.resources.item(fid) is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [OUTBOX_SOURCE, spec.replay_source("kahula")],
+    ids=["the aggregate store's outbox", "replays"],
+)
+def test_a_post_claiming_any_source_reserved_on_the_bus_is_refused(api, source) -> None:
+    # GIVEN an event under a source only the platform publishes under on the bus (the
+    # outbox's ids are the aggregate's events' own: a forged one would take a real one's id)
+    forged = {**envelope("agg-1-v1"), "source": source, "detail-type": "CartOpened"}
+    # WHEN it is POSTed
+    status, _, body = api.post(forged)
+    # THEN 400 naming the reserved source, and nothing is stored
+    assert status == 400
+    assert f"event source {source!r} is reserved for the platform" in body["error"]["message"]
+    assert api.resources.item("agg-1-v1") is None
 
 
 def test_a_body_nested_too_deeply_to_parse_is_a_400_not_a_500(api) -> None:

@@ -81,3 +81,19 @@ def test_a_bad_environment_value_is_a_configuration_error_naming_it(environ, fra
         Settings.from_environment(environ)
     assert type(caught.value) is ConfigurationError
     assert fragment in str(caught.value)
+
+
+def test_reserved_sources_round_trip_into_the_settings_and_bad_ones_are_refused():
+    # GIVEN the sources a construct reserves, unordered and with a duplicate
+    text = spec.encode_reserved_sources(
+        ["kahula.replay", "kahula.aggregate-store", "kahula.replay"]
+    )
+    # THEN the variable is sorted and de-duplicated, and the settings read it back
+    assert text == "kahula.aggregate-store,kahula.replay"
+    settings = Settings.from_environment({spec.Env.RESERVED_SOURCES: text})
+    assert settings.reserved_sources == {"kahula.aggregate-store", "kahula.replay"}
+    # AND unset means none; a source the variable could not carry is refused at synth
+    assert Settings.from_environment({}).reserved_sources == frozenset()
+    for bad in ("", "a,b", " padded"):
+        with pytest.raises(spec.SpecError, match="reserved source"):
+            spec.encode_reserved_sources([bad])

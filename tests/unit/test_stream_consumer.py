@@ -8,10 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import ClientError
+from kahula_core import spec
 from moto.firehose.models import FirehoseBackend
 from stream_consumer import handler
 
 from local.moto_server import _patch_firehose
+from tests.moto_resources import DOOR_RESERVED_SOURCES
 from tests.unit.conftest import lambda_context
 from tests.unit.stream_records import SHARD, kinesis_event, kinesis_record, sequence_of
 
@@ -46,6 +48,7 @@ def stream(aws, monkeypatch):
     monkeypatch.setenv("QUARANTINE_QUEUE_URL", quarantine)
     monkeypatch.setenv("ARCHIVE_STREAM_NAME", ARCHIVE)
     monkeypatch.setenv("BARE_SOURCE", "ingester.stream")
+    monkeypatch.setenv(spec.Env.RESERVED_SOURCES, DOOR_RESERVED_SOURCES)
     handler.use_consumer(None)
     aws.quarantine_url = quarantine
     yield aws

@@ -11,7 +11,7 @@ from kahula_core import spec
 from kahula_core.follow_ups import follow_up_id
 from stream_consumer import handler
 
-from tests.moto_resources import FOLLOW_UP_SOURCE
+from tests.moto_resources import FOLLOW_UP_SOURCE, OUTBOX_SOURCE
 from tests.unit.stream_records import kinesis_record, sequence_of
 from tests.unit.test_stream_consumer import consume, stream  # noqa: F401 - the fixture
 
@@ -64,6 +64,31 @@ def test_a_record_claiming_the_platforms_follow_up_source_is_quarantined(stream)
     (kept,) = quarantined(stream)
     assert "is reserved for the platform" in kept["reason"]
     assert stream.item(fid) is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [OUTBOX_SOURCE, spec.replay_source("kahula")],
+    ids=["the aggregate store's outbox", "replays"],
+)
+def test_a_record_claiming_any_source_reserved_on_the_bus_is_quarantined(stream, source) -> None:  # noqa: F811
+    # GIVEN a record in the platform's envelope under a source only the platform publishes
+    # under on the bus, then a good record
+    forged = {
+        "source": source,
+        "detail-type": "CartOpened",
+        "detail": {"metadata": {"event_id": "agg-1-v1"}, "forged": True},
+    }
+    good = kinesis_record({"eventId": "g-2", "message": {"n": 1}}, 2)
+    # WHEN they are consumed
+    response = consume(kinesis_record(forged, 1), good)
+    # THEN the forged one is quarantined with the reason, nothing stored under its id, and
+    # the good one is stored
+    assert response == {"batchItemFailures": []}
+    (kept,) = quarantined(stream)
+    assert f"event source {source!r} is reserved for the platform" in kept["reason"]
+    assert stream.item("agg-1-v1") is None
+    assert stream.item("g-2") is not None
 
 
 def test_a_quarantine_that_fails_holds_the_rest_of_the_shard_untouched(stream) -> None:  # noqa: F811
