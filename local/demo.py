@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from cdk_app.cli.entries import read_entries as parse_entries
-from cdk_app.cli.seeding import sample_messages
+from cdk_app.cli.seeding import read_stream_records, sample_messages
 
 from .pipeline import Ledger, LocalPipeline, Published, StreamLedger
 from .pipes import aggregate_store
@@ -116,30 +116,6 @@ def render_outbox(pipeline: LocalPipeline, appended: Appended, console: Console)
             ),
         )
     console.print(table)
-
-
-def read_stream_records(path: Path, bad: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
-    """Lines ``{"partitionKey", "data": {...}}`` (or ``"raw": "text"`` for bytes that are not
-    JSON) as PutRecords entries."""
-    out = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                record = json.loads(line)
-                key = record["partitionKey"]
-                data = (
-                    record["raw"].encode("utf-8")
-                    if "raw" in record
-                    else json.dumps(record["data"]).encode("utf-8")
-                )
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                bad.append((where, f"not a stream record line: {exc}"))
-                continue
-            out.append((str(key), data))
-    return out
 
 
 def render_stream(ledger: StreamLedger, console: Console) -> None:
@@ -280,7 +256,11 @@ def run(
     WORKDIR.mkdir()
     bad: list[tuple[str, str]] = []
     entries = list(read_entries(events, bad))
-    stream_records = read_stream_records(stream_events, bad) if stream_events else []
+    stream_records = (
+        [(key, data) for _, key, data in read_stream_records(stream_events, bad)]
+        if stream_events
+        else []
+    )
     if not entries:
         console.print(f"[red]nothing to push: no usable line in {events}[/red]")
         for where, why in bad:

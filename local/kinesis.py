@@ -31,8 +31,6 @@ from typing import Any
 from .runtime import LocalLambda
 from .topology import Resource, Topology, UnsupportedTemplate
 
-PUT_RECORDS_BATCH = 500  # PutRecords limit
-
 
 @dataclass
 class MappingStats:
@@ -239,19 +237,3 @@ class LocalKinesisMapping:
                 ),
             )
         self._checkpoint(shard, batch[-1])
-
-
-def put_records(
-    kinesis: Any, stream_name: str, records: list[tuple[str, bytes]]
-) -> list[dict[str, Any]]:
-    """PutRecords in batches of 500: each (partition key, data) -> its result, in order
-    (``SequenceNumber`` and ``ShardId``, or ``ErrorCode``)."""
-    results: list[dict[str, Any]] = []
-    for start in range(0, len(records), PUT_RECORDS_BATCH):
-        chunk = records[start : start + PUT_RECORDS_BATCH]
-        response = kinesis.put_records(
-            StreamName=stream_name,
-            Records=[{"PartitionKey": key, "Data": data} for key, data in chunk],
-        )
-        results += response["Records"]
-    return results

@@ -27,8 +27,10 @@ from kahula_core.record import build_record
 from kahula_core.settings import Settings
 from kahula_core.stream_events import BareEventFields, Coordinates, to_platform_event
 
+from cdk_app.cli.seeding import put_records
+
 from .fifo import FifoDoor
-from .kinesis import LocalKinesisMapping, put_records
+from .kinesis import LocalKinesisMapping
 from .moto_server import moto_in_process, moto_server
 from .pipes import LocalPipes
 from .provision import Clients, Route, provision

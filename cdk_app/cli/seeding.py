@@ -1,4 +1,5 @@
-"""What the front doors are seeded with: the FIFO door's sample messages, sent as producers send.
+"""What the front doors are seeded with, sent as producers send: the FIFO door's sample
+messages, and records for the Kinesis door.
 
 The samples are the files beside the FIFO door's schemas (``<type>.sample.json`` and
 ``<type>.invalid.json`` in ``lambdas/queue_consumer/schemas/``; installed, the same files in
@@ -81,3 +82,51 @@ def ledger_status(dynamodb: Any, table: str, message: Mapping[str, Any]) -> tupl
     if not item:
         return "pending", ""
     return item["status"]["S"], item.get("reason", {}).get("S", "")
+
+
+#: Kinesis PutRecords takes at most 500 records a call.
+PUT_RECORDS_BATCH = 500
+
+
+def read_stream_records(path: Path, bad: list[tuple[str, str]]) -> list[tuple[str, str, bytes]]:
+    """Lines ``{"partitionKey", "data": {...}}`` (or ``"raw": "text"`` for bytes that are not
+    JSON) as (where, partition key, data); a line that is neither is added to ``bad`` with its
+    reason. ``make demo`` and ``kahula seed --stream`` read the same file format."""
+    out = []
+    with path.open(encoding="utf-8-sig") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{number}"
+            try:
+                record = json.loads(line)
+                key = record["partitionKey"]
+                data = (
+                    record["raw"].encode("utf-8")
+                    if "raw" in record
+                    else json.dumps(record["data"]).encode("utf-8")
+                )
+            except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
+                bad.append((where, f"not a stream record line: {exc}"))
+                continue
+            if not isinstance(key, str) or not 1 <= len(key) <= 256:
+                bad.append((where, "partitionKey must be a string of 1 to 256 characters"))
+                continue
+            out.append((where, key, data))
+    return out
+
+
+def put_records(
+    kinesis: Any, stream_name: str, records: list[tuple[str, bytes]]
+) -> list[dict[str, Any]]:
+    """PutRecords in batches of 500: each (partition key, data) -> its result, in order
+    (``SequenceNumber`` and ``ShardId``, or ``ErrorCode``)."""
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(records), PUT_RECORDS_BATCH):
+        chunk = records[start : start + PUT_RECORDS_BATCH]
+        response = kinesis.put_records(
+            StreamName=stream_name,
+            Records=[{"PartitionKey": key, "Data": data} for key, data in chunk],
+        )
+        results += response["Records"]
+    return results

@@ -105,3 +105,59 @@ def test_a_schema_without_its_sample_is_a_clear_error(tmp_path: Path):
     (tmp_path / "x.schema.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=r"x: no x\.sample\.json beside its schema"):
         sample_messages(invalid=False, folder=tmp_path)
+
+
+@pytest.fixture
+def stream_door(deployed):
+    kinesis = deployed.client("kinesis")
+    kinesis.create_stream(StreamName="kahula-ingest-dev", ShardCount=1)
+    deployed.outputs[so.STREAM_NAME] = "kahula-ingest-dev"
+    return deployed
+
+
+def _on_stream(deployed) -> list[dict]:
+    kinesis = deployed.client("kinesis")
+    (shard,) = kinesis.list_shards(StreamName="kahula-ingest-dev")["Shards"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="kahula-ingest-dev", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return kinesis.get_records(ShardIterator=iterator)["Records"]
+
+
+def test_seed_stream_puts_every_record_and_names_each_line_it_could_not(stream_door, cli, tmp_path):
+    # GIVEN the checkout's sample records, plus a line that is no record and one without a key
+    samples = Path(__file__).resolve().parents[3] / "samples" / "stream_records.jsonl"
+    lines = samples.read_text().splitlines()
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join([*lines, "not json", '{"data": {"a": 1}}']) + "\n")
+    # WHEN the Kinesis door is seeded with them
+    ran = cli("--json", "seed", "--stream", str(path))
+    report = json.loads(ran.stdout)
+    # THEN every sample is on the stream, in order, with its data as written
+    on_stream = _on_stream(stream_door)
+    assert [json.loads(r["Data"]) for r in on_stream[:1]] == [json.loads(lines[0])["data"]]
+    assert len(on_stream) == len(lines) == report["accepted"]
+    # AND each line has its row, in file order: accepted with its sequence number, or why not
+    rows = report["records"]
+    assert [r["where"] for r in rows] == [f"records.jsonl:{n}" for n in range(1, len(lines) + 3)]
+    assert all(r["ok"] and "#" in r["result"] for r in rows[: len(lines)])
+    assert [r["ok"] for r in rows[len(lines) :]] == [False, False]
+    assert rows[-2]["result"].startswith("not a stream record line")
+    assert ran.code == ExitCode.ITEMS_FAILED
+
+
+def test_seed_stream_of_a_file_without_records_is_a_usage_error(stream_door, cli, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n")
+    ran = cli("seed", "--stream", str(path))
+    assert ran.code == ExitCode.USAGE
+    assert "holds no stream record" in ran.stderr
+    assert cli("seed", "--stream", str(tmp_path / "missing")).code == ExitCode.USAGE
+
+
+def test_seed_stream_where_no_kinesis_door_is_deployed_is_exit_3(deployed, cli, tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"partitionKey": "k", "data": {"a": 1}}\n')
+    ran = cli("seed", "--stream", str(path))
+    assert ran.code == ExitCode.UNREACHABLE
+    assert "Kinesis door" in ran.stderr
