@@ -28,6 +28,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -37,6 +38,7 @@ from kahula_core import spec
 
 from .aggregate_event_store import AggregateEventStore
 from .common import LogLevel, Naming, check, in_range, knob, log_retention, pin_feature_flags
+from .core_function import HasCore, PersistenceCore, archive_stream, door_core
 from .encryption import use_through
 from .event_archive import EventArchive
 from .event_bus import EventBus
@@ -50,7 +52,7 @@ from .nag import (
     nag_resource,
     skip_scan,
 )
-from .persister import Persister, PersisterProps
+from .persister import PersisterProps
 
 # Control Tower controls only this construct meets (the guard rules' names, as in nag.py).
 _STAGE_XRAY = f"{CONTROL_TOWER_PLUGIN}::api_gw_xray_enabled_check"
@@ -168,10 +170,14 @@ _GATEWAY_RESPONSES = (
 class EventApi(Construct):
     """API Gateway REST API in front of a writer and a reader function.
 
-    ``EventApi(self, "Api", event_bus=bus, table=table, persister=persister)`` is a whole
-    call. The writer shares the persister's contract, follow-up rules and source, conflicts
-    queue and claim-check bucket, so an event stored over HTTP is stored exactly as one from
-    the bus. Given ``archive``, the writer also puts what it stores on the archive's stream.
+    ``EventApi(self, "Api", event_bus=bus, table=table, core=persister.core, archive=archive)``
+    is a whole call; like the other front doors it needs only a persistence core
+    (``persister.core``, or ``StandaloneCore(...).core`` to deploy no persister; ``persister=``
+    is accepted instead of ``core=``). The writer stores with the core's contract, follow-up
+    rules and source, conflicts queue and claim-check bucket, so an event stored over HTTP is
+    stored exactly as one from the bus. ``archive`` (an ``EventArchive`` or a delivery stream)
+    is required: the writer puts what it stores on its stream; ``archive=None`` is the
+    explicit choice of no archive.
     Given this library's ``EventBus``, the follow-up source is reserved for the writer too.
     Given ``aggregate_store``, the API also serves its streams (``aggregate_writer``,
     ``aggregate_reader`` and their roles; None otherwise).
@@ -184,8 +190,9 @@ class EventApi(Construct):
         *,
         event_bus: events.IEventBus | EventBus,
         table: dynamodb.ITable | EventTable,
-        persister: Persister,
-        archive: EventArchive | None = None,
+        core: PersistenceCore | None = None,
+        persister: HasCore | None = None,
+        archive: EventArchive | firehose.IDeliveryStream | None,
         aggregate_store: AggregateEventStore | None = None,
         naming: Naming | None = None,
         props: EventApiProps | None = None,
@@ -194,12 +201,10 @@ class EventApi(Construct):
         super().__init__(scope, construct_id)
         pin_feature_flags(self)
         self.props = props = props or EventApiProps()
-        bus = event_bus.bus if isinstance(event_bus, EventBus) else event_bus
-        key_attributes = (
-            table.key_attributes if isinstance(table, EventTable) else (("unique_id", "HASH"),)
+        self.core = core = door_core(
+            "EventApi", core=core, persister=persister, table=table, event_bus=event_bus
         )
-        table = table.table if isinstance(table, EventTable) else table
-        payload_objects = persister.payload_bucket.arn_for_objects(f"{spec.PAYLOADS_PREFIX}/*")
+        bus, table, payload_objects = core.bus, core.table, core.payload_objects
         retention = log_retention(props.log_retention_days)
         powertools = powertools_layer(self, "Powertools", props.powertools_version)
 
@@ -258,23 +263,16 @@ class EventApi(Construct):
             return fn, role, log_group
 
         writer_env: dict[str, str] = {
-            spec.Env.TABLE_NAME: table.table_name,
-            spec.Env.EVENT_BUS_NAME: bus.event_bus_name,
-            spec.Env.CONFLICTS_QUEUE_URL: persister.conflicts_queue.queue_url,
-            spec.Env.PAYLOAD_BUCKET: persister.payload_bucket.bucket_name,
-            spec.Env.PAYLOAD_PREFIX: spec.PAYLOADS_PREFIX,
-            spec.Env.FOLLOW_UP_SOURCE: persister.follow_up_source,
-            spec.Env.FOLLOW_UP_RULES: spec.encode_follow_up_rules(persister.follow_up_rules),
-            spec.Env.INDEXED_ATTRIBUTES: spec.encode_indexed_attributes(key_attributes),
-            **persister.props.contract.to_environment(),
+            **core.environment(),
             # The sources only the platform publishes under, which a POST may not claim.
-            **persister.core.on(table=table, event_bus=event_bus).door_environment(),
+            **core.door_environment(),
             # The writer's metrics are the platform's (EventsPersisted, ConflictingEvents, ...):
             # same namespace and service as the persister's, so every alarm covers HTTP too.
-            spec.Env.POWERTOOLS_METRICS_NAMESPACE: persister.metrics_namespace,
+            spec.Env.POWERTOOLS_METRICS_NAMESPACE: core.metrics_namespace,
         }
-        if archive is not None:
-            writer_env[spec.ARCHIVE_STREAM_ENV] = archive.delivery_stream.delivery_stream_name
+        archive_to = archive_stream(archive)
+        if archive_to is not None:
+            writer_env[spec.ARCHIVE_STREAM_ENV] = archive_to.delivery_stream_name
         self.writer, self.writer_role, self.writer_log_group = function(
             "Writer",
             "api-writer",
@@ -295,22 +293,22 @@ class EventApi(Construct):
         for sid, actions, resources in (
             ("PutNewItemsOnly", ["dynamodb:PutItem"], [table.table_arn]),
             ("StoreOversizePayloads", ["s3:PutObject"], [payload_objects]),
-            ("QuarantineConflicts", ["sqs:SendMessage"], [persister.conflicts_queue.queue_arn]),
+            ("QuarantineConflicts", ["sqs:SendMessage"], [core.conflicts_queue.queue_arn]),
         ):
             self.writer_role.add_to_policy(
                 iam.PolicyStatement(sid=sid, actions=actions, resources=resources)
             )
         bus.grant_put_events_to(self.writer_role)
-        if archive is not None:
+        if archive_to is not None:
             self.writer_role.add_to_policy(
                 iam.PolicyStatement(
                     sid="ArchiveWhatItStores",
                     actions=["firehose:PutRecord"],
-                    resources=[archive.delivery_stream.delivery_stream_arn],
+                    resources=[archive_to.delivery_stream_arn],
                 )
             )
         if isinstance(event_bus, EventBus):
-            event_bus.reserve_source(persister.follow_up_source, self.writer_role)
+            event_bus.reserve_source(core.follow_up_source, self.writer_role)
         # Reader: one item by key, and its claim check. No Query, no Scan.
         self.reader_role.add_to_policy(
             iam.PolicyStatement(

@@ -330,6 +330,7 @@ def options_template() -> Template:
         event_bus=bus,
         table=table,
         persister=persister,
+        archive=archive,
         props=EventApiProps(
             authorization=Authorization.COGNITO,
             cognito_user_pool_arn="arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_abc",

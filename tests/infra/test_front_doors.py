@@ -69,7 +69,10 @@ def statements_of(synth: Any, function: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the app's dev stack
 
 
-@pytest.mark.parametrize("door", ["kahula-stream-consumer-dev", "kahula-queue-consumer-dev"])
+WRITING_DOORS = ["kahula-stream-consumer-dev", "kahula-queue-consumer-dev", "kahula-api-writer-dev"]
+
+
+@pytest.mark.parametrize("door", WRITING_DOORS)
 def test_a_door_may_write_exactly_what_the_persister_may_write(synth, door):
     # GIVEN dev, where the persister and both doors are deployed
     persister = core_statements(statements_of(synth, persister_function(synth, "dev")))
@@ -80,7 +83,7 @@ def test_a_door_may_write_exactly_what_the_persister_may_write(synth, door):
     assert theirs == persister
 
 
-@pytest.mark.parametrize("door", ["kahula-stream-consumer-dev", "kahula-queue-consumer-dev"])
+@pytest.mark.parametrize("door", WRITING_DOORS)
 def test_a_door_stores_with_the_persisters_environment(synth, door):
     persister = persister_function(synth, "dev")["Properties"]["Environment"]["Variables"]
     theirs = function_named(synth, door)["Properties"]["Environment"]["Variables"]
@@ -523,6 +526,50 @@ def test_the_kinesis_door_alone_on_an_existing_bus_and_table_deploys_no_persiste
     report = json.loads((tmp_path / "validation-report.json").read_text())
     for plugin in report["pluginReports"]:
         assert plugin["violations"] == [], plugin["pluginName"]
+
+
+def test_the_http_api_alone_on_an_existing_bus_and_table_deploys_no_persister(tmp_path):
+    # GIVEN a bare App: an imported bus and table, a standalone core, only the HTTP API
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_events as events
+
+    from cdk_app.constructs import EventApi, StandaloneCore
+
+    use_project_node()
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "ApiOnly", env=ENV)
+    bus = events.EventBus.from_event_bus_name(stack, "Bus", "acme-bus")
+    table = dynamodb.Table.from_table_name(stack, "Table", "acme-events")
+    core = StandaloneCore(stack, "Core", event_bus=bus, table=table)
+    api = EventApi(stack, "Api", event_bus=bus, table=table, core=core.core, archive=None)
+    # WHEN it synthesizes with every check on (synth raises on an unacknowledged finding)
+    apply_checks(app)
+    template = app.synth().get_stack_by_name("ApiOnly").template
+    # THEN nothing listens on the bus; the functions are the API's writer and reader
+    resources = template["Resources"]
+    assert [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"] == []
+    functions = {k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    writer = stack.get_logical_id(api.writer.node.default_child)
+    reader = stack.get_logical_id(api.reader.node.default_child)
+    assert functions == {writer, reader}
+    # AND the writer stores with the core: its table, bus, conflicts queue and bucket
+    environment = resources[writer]["Properties"]["Environment"]["Variables"]
+    assert environment["TABLE_NAME"] == "acme-events"
+    assert environment["EVENT_BUS_NAME"] == "acme-bus"
+    assert "ARCHIVE_STREAM_NAME" not in environment
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    for plugin in report["pluginReports"]:
+        assert plugin["violations"] == [], plugin["pluginName"]
+
+
+def test_leaving_the_archive_out_of_the_http_api_is_refused():
+    stack = Stack(App(), "S")
+    bus, table = EventBus(stack, "Bus"), EventTable(stack, "Table")
+    persister = Persister(stack, "P", event_bus=bus, table=table)
+    from cdk_app.constructs import EventApi
+
+    with pytest.raises(TypeError, match="archive"):
+        EventApi(stack, "Api", event_bus=bus, table=table, core=persister.core)  # type: ignore[call-arg]
 
 
 def test_leaving_the_archive_out_of_the_kinesis_door_is_refused():
