@@ -62,15 +62,20 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         if result.outcome.emit_report.emitted:
             _count(Metric.FOLLOW_UPS_EMITTED)
     if result.status != "READY":
-        logger.warning(
-            f"message {result.status}",
-            extra={
-                "reason": result.reason,
-                "tenant_id": result.tenant_id,
-                "event_id": result.event_id,
-                "message_id": received.message_id,
-            },
-        )
+        context = {
+            "reason": result.reason,
+            "tenant_id": result.tenant_id,
+            "event_id": result.event_id,
+            "message_id": received.message_id,
+        }
+        if result.reason_on_dead_letter:
+            logger.warning(f"message {result.status}", extra=context)
+        else:  # the DLQ message could not carry it: this line is where the reason is kept
+            logger.error(
+                f"message {result.status}; its body left no room for the reason on the "
+                "dead-letter message, which carries the body only",
+                extra=context,
+            )
     return {"status": result.status, "recorded": result.recorded}
 
 

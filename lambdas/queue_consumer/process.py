@@ -69,6 +69,9 @@ class Result:
     tenant_id: str | None = None
     event_id: str | None = None
     outcome: Outcome | None = None
+    #: False when the message went to the DLQ without its reason (no room under SQS's size
+    #: limit): the log line is then the only place the reason is kept.
+    reason_on_dead_letter: bool = True
 
 
 class DeadLetters:
@@ -78,17 +81,38 @@ class DeadLetters:
         self._client = sqs
         self.queue_url = queue_url
 
-    def send(self, received: Received, reason: str) -> None:
+    def send(self, received: Received, reason: str) -> bool:
+        """Send the message to the DLQ with the reason; False when the body leaves no room for
+        it under SQS's message size (body and attributes count together): the message is
+        kept without it, and the caller logs the reason instead."""
+        body = received.body or "(empty body)"
+        reason_attribute = {"reason": {"DataType": "String", "StringValue": reason[:1024]}}
+        source = {"source_message_id": {"DataType": "String", "StringValue": received.message_id}}
+        # The reason and the source id if they fit, else the source id alone, else nothing:
+        # the body is never cut (it is what an operator redrives).
+        attributes: dict[str, Any] = {}
+        for candidate in ({**reason_attribute, **source}, source):
+            if _message_bytes(body, candidate) <= spec.SQS_MAX_MESSAGE_BYTES:
+                attributes = candidate
+                break
         self._client().send_message(
             QueueUrl=self.queue_url,
-            MessageBody=received.body or "(empty body)",
+            MessageBody=body,
             MessageGroupId=received.group_id,
             MessageDeduplicationId=received.message_id[:128] or uuid.uuid4().hex,
-            MessageAttributes={
-                "reason": {"DataType": "String", "StringValue": reason[:1024]},
-                "source_message_id": {"DataType": "String", "StringValue": received.message_id},
-            },
+            **({"MessageAttributes": attributes} if attributes else {}),
         )
+        return "reason" in attributes
+
+
+def _message_bytes(body: str, attributes: Mapping[str, Mapping[str, str]]) -> int:
+    """What SQS counts against its limit: the body, and each attribute's name, type and value."""
+    return len(body.encode("utf-8")) + sum(
+        len(name.encode("utf-8"))
+        + len(value["DataType"].encode("utf-8"))
+        + len(value["StringValue"].encode("utf-8"))
+        for name, value in attributes.items()
+    )
 
 
 class Archive:
@@ -183,16 +207,20 @@ def process_message(received: Received, consumer: Consumer) -> Result:
     try:
         message = parse_message(received.body)
     except UnreadableMessageError as exc:
-        consumer.dead_letters.send(received, str(exc))
-        return Result(UNREADABLE, reason=str(exc))
+        attached = consumer.dead_letters.send(received, str(exc))
+        return Result(UNREADABLE, reason=str(exc), reason_on_dead_letter=attached)
     try:
         return _record(received, message, consumer)
     except MalformedEventError as exc:
         # Retrying cannot help: keep the message, with the reason, on the DLQ.
         reason = f"refused: {exc}"
-        consumer.dead_letters.send(received, reason)
+        attached = consumer.dead_letters.send(received, reason)
         return Result(
-            REFUSED, reason=reason, tenant_id=message.tenant_id, event_id=message.event_id
+            REFUSED,
+            reason=reason,
+            tenant_id=message.tenant_id,
+            event_id=message.event_id,
+            reason_on_dead_letter=attached,
         )
 
 

@@ -4,12 +4,21 @@ reason, or retried for a transient cause only; no tenant can reach another tenan
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
+from botocore.exceptions import ClientError
+from queue_consumer import handler
 from queue_consumer.message import UnreadableMessageError, parse_message
 from queue_consumer.process import Received, process_message
 
-from tests.unit.test_queue_consumer import Fifo, fifo, message  # noqa: F401 - the fixture
+from tests.unit.test_queue_consumer import (  # noqa: F401 - the fixture
+    Fifo,
+    _context,
+    fifo,
+    message,
+    sqs_event,
+)
 
 
 def test_a_tenant_id_holding_the_key_separator_is_refused() -> None:
@@ -130,3 +139,71 @@ def test_a_valid_message_reusing_an_invalid_entrys_event_id_is_not_stored(fifo: 
     (entry,) = fifo.ledger()
     assert entry["status"]["S"] == "INVALID"
     assert fifo.base.items() == []
+
+
+class SizeCheckingSQS:
+    """moto's client, refusing a message over 1 MiB counting its attributes, as SQS does."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def send_message(self, **request):
+        size = len(request["MessageBody"].encode()) + sum(
+            len(name.encode()) + len(v["DataType"]) + len(v["StringValue"].encode())
+            for name, v in request.get("MessageAttributes", {}).items()
+        )
+        if size > 1024 * 1024:
+            raise ClientError(
+                {"Error": {"Code": "InvalidParameterValue", "Message": "message too long"}},
+                "SendMessage",
+            )
+        return self._client.send_message(**request)
+
+
+def test_an_unreadable_body_near_1_mib_is_kept_whole_without_the_reason(fifo: Fifo) -> None:  # noqa: F811
+    # GIVEN an unreadable body 50 bytes under SQS's 1 MiB: with the reason attribute the DLQ
+    # message would be over the limit (SQS counts attributes too); the source id still fits
+    sqs = SizeCheckingSQS(fifo.base.sqs)
+    fifo.consumer.dead_letters._client = lambda: sqs
+    body = "x" * (1024 * 1024 - 50)
+    received = Received(message_id="m-big", body=body, group_id="t")
+    # WHEN it is processed
+    result = process_message(received, fifo.consumer)
+    # THEN it is on the DLQ with its body whole (not retried until SQS's redrive drops the
+    # reason), and the result says the reason could not go with it
+    assert result.status == "UNREADABLE"
+    assert result.reason_on_dead_letter is False
+    (dead,) = fifo.dead_letters()
+    assert dead["Body"] == body
+    assert "reason" not in dead.get("MessageAttributes", {})
+    assert dead["MessageAttributes"]["source_message_id"]["StringValue"] == "m-big"
+
+
+def test_an_unreadable_small_body_carries_its_reason_on_the_dlq(fifo: Fifo) -> None:  # noqa: F811
+    sqs = SizeCheckingSQS(fifo.base.sqs)
+    fifo.consumer.dead_letters._client = lambda: sqs
+    result = process_message(Received(message_id="m-1", body="nope", group_id="t"), fifo.consumer)
+    assert result.reason_on_dead_letter is True
+    (reason,) = _dead_letter_reasons(fifo)
+    assert reason.startswith("message body is not JSON")
+
+
+def test_the_handler_logs_an_error_with_the_reason_the_dlq_message_could_not_carry(
+    fifo: Fifo,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN an unreadable body too large to carry its reason to the DLQ, through the handler
+    sqs = SizeCheckingSQS(fifo.base.sqs)
+    fifo.consumer.dead_letters._client = lambda: sqs
+    handler.use_consumer(fifo.consumer)
+    batch = sqs_event(Received(message_id="m-big", body="x" * (1024 * 1024 - 50), group_id="t"))
+    try:
+        response = handler.lambda_handler(batch, SimpleNamespace(**_context()))
+    finally:
+        handler.use_consumer(None)
+    # THEN the message is done (on the DLQ), and an ERROR line keeps the reason and its id
+    assert response == {"batchItemFailures": []}
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("message UNREADABLE")]
+    assert line.levelname == "ERROR"
+    assert line.reason.startswith("message body is not JSON")  # type: ignore[attr-defined]
+    assert line.message_id == "m-big"  # type: ignore[attr-defined]
