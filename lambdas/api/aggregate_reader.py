@@ -23,7 +23,7 @@ from kahula_core.aggregates.client import AggregateStore
 
 from api import responses as r
 from api.aggregates import add_store_errors, aggregate_store, etag, events_path, jsonable
-from api.resolver import request_id, resolver
+from api.resolver import header, request_id, resolver
 
 logger = Logger()
 router = APIGatewayRouter()
@@ -90,13 +90,30 @@ def read_stream(
     *,
     store: AggregateStore,
     request_id: str,
+    if_none_match: str | None = None,
     budget_bytes: int = _PAGE_BUDGET_BYTES,
 ) -> Response:
-    """One page of the stream. The store's errors propagate (see ``add_store_errors``)."""
+    """One page of the stream. The store's errors propagate (see ``add_store_errors``).
+
+    ``If-None-Match`` with the current version's tag answers 304 from the version alone (one
+    query, no page read). The tag is the aggregate's version, not the page's: events are
+    append-only, so the page of one URL (from_version, limit) is unchanged exactly while the
+    version is; two pages of one aggregate share the tag, which only ever compares against
+    the same URL's cached copy.
+    """
     try:
         from_version, limit = page_parameters(query)
     except BadQuery as exc:
         return r.error(400, "malformed_request", str(exc), request_id)
+    if if_none_match:
+        current = store.version(aggregate_id)
+        if current == 0:
+            return r.error(
+                404, "not_found", f"aggregate {aggregate_id!r} has no events", request_id
+            )
+        cached = {"ETag": etag(current), "Cache-Control": CACHE_CONTROL}
+        if r.matches(if_none_match, cached["ETag"]):
+            return r.not_modified(cached)
     events: list[dict[str, Any]] = []
     used = 0
     more = False
@@ -140,6 +157,12 @@ def read_stream(
             },
             "content": {r.JSON: {"schema": r.STREAM_SCHEMA}},
         },
+        304: {
+            "description": "If-None-Match names the current version: the cached page holds",
+            "headers": {
+                "ETag": {"description": "the current version", "schema": {"type": "string"}}
+            },
+        },
         400: r.error_response("a bad from_version or limit, or another parameter"),
         404: r.error_response("the aggregate has no events"),
         **r.FAILURE_RESPONSES,
@@ -151,6 +174,7 @@ def get_events(aggregate_id: str) -> Any:  # Any: the Response carries its statu
         router.current_event.query_string_parameters,
         store=aggregate_store(),
         request_id=request_id(router),
+        if_none_match=header(router, "If-None-Match"),
     )
 
 

@@ -87,6 +87,13 @@ def document() -> dict[str, Any]:
                 "default": spec.API_AGGREGATE_PAGE_DEFAULT,
             },
         },
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "the ETag of the page held: 304 while the version is that one",
+            "schema": {"type": "string"},
+        },
     ]
     # How API Gateway authorizes (IAM by default): a SigV4-signed request.
     generated.setdefault("components", {})["securitySchemes"] = {

@@ -39,14 +39,6 @@ def etag_of(stored: StoredEvent) -> str:
     return f'"{stored.payload_hash}"'
 
 
-def matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 weak comparison: ``*``, or any listed tag equal once ``W/`` is dropped."""
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
 def read(
     unique_id: str,
     *,
@@ -60,8 +52,8 @@ def read(
         return r.error(404, "not_found", f"no event is stored with id {unique_id!r}", request_id)
     etag = etag_of(stored)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers, body="")
+    if r.matches(if_none_match, etag):
+        return r.not_modified(headers)
     detail = stored.detail
     claim = stored.claim_check
     if detail is None and claim is not None:

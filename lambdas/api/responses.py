@@ -204,6 +204,20 @@ FAILURE_RESPONSES: dict[int, dict[str, Any]] = {
 }
 
 
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match uses it: ``*``, or any listed entity tag
+    equal to ``etag`` once ``W/`` is dropped. An absent or empty header matches nothing."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def not_modified(headers: dict[str, str]) -> Response:
+    """304: no body, the validator and caching headers a 200 would carry."""
+    return Response(status_code=304, headers=headers, body="")
+
+
 def body(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 

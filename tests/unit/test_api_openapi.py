@@ -38,10 +38,14 @@ def test_the_document_names_the_aggregate_routes_their_statuses_and_precondition
     assert set(stream["post"]["responses"]) == {
         "201", "400", "412", "413", "428", "429", "500", "503",
     }  # fmt: skip
-    assert set(stream["get"]["responses"]) == {"200", "400", "404", "429", "500", "503"}
+    assert set(stream["get"]["responses"]) == {"200", "304", "400", "404", "429", "500", "503"}
     assert stream["post"]["requestBody"]["required"] is True
     assert {p["name"] for p in stream["post"]["parameters"]} >= {"If-Match", "If-None-Match"}
-    assert {p["name"] for p in stream["get"]["parameters"]} >= {"from_version", "limit"}
+    assert {p["name"] for p in stream["get"]["parameters"]} >= {
+        "from_version",
+        "limit",
+        "If-None-Match",
+    }
 
 
 PROBE = """

@@ -326,6 +326,44 @@ def test_the_stream_is_read_in_order_with_the_current_version_as_etag(store):
     assert body["next"] is None and "Link" not in headers
 
 
+@pytest.mark.parametrize(
+    "if_none_match",
+    ['"3"', 'W/"3"', '"1", "3"', "*"],
+    ids=["the tag", "its weak form", "a list holding it", "any"],
+)
+def test_if_none_match_with_the_current_version_is_304_without_a_body(store, if_none_match):
+    # GIVEN an aggregate at version 3 and a client holding that version's page
+    _seed(store, 3)
+    # WHEN it asks again with If-None-Match
+    status, headers, body = get(f"/aggregates/{AGG}/events", If_None_Match=if_none_match)
+    # THEN 304, no body, the same validator and caching headers
+    assert status == 304
+    assert body in (None, "", b"")
+    assert headers["ETag"] == '"3"'
+    assert headers["Cache-Control"] == aggregate_reader.CACHE_CONTROL
+
+
+def test_if_none_match_with_an_older_version_gets_the_page_again(store):
+    # GIVEN a client holding version 3's page, then one more append
+    _seed(store, 3)
+    store.append(AGG, "Order", [NewEvent("OrderLine", {"n": 4}, event_id="e-4")], 3)
+    # WHEN it asks with its old tag THEN 200 with every event and the new tag
+    status, headers, body = get(f"/aggregates/{AGG}/events", If_None_Match='"3"')
+    assert status == 200 and headers["ETag"] == '"4"'
+    assert [e["sequence_number"] for e in body["events"]] == [1, 2, 3, 4]
+
+
+def test_a_malformed_if_none_match_is_ignored(store):
+    _seed(store, 2)
+    status, _, body = get(f"/aggregates/{AGG}/events", If_None_Match="not a tag")
+    assert status == 200 and len(body["events"]) == 2
+
+
+def test_an_aggregate_without_events_is_404_even_with_if_none_match_star():
+    status, _, body = get("/aggregates/nobody/events", If_None_Match="*")
+    assert status == 404 and "has no events" in _error(body, 404, "not_found")
+
+
 def test_from_version_returns_only_the_later_events(store):
     _seed(store, 5)
     _, headers, body = get(f"/aggregates/{AGG}/events?from_version=3")
