@@ -184,18 +184,25 @@ def _convert(value: Any, where: Any, depth: int, odd: list[str]) -> tuple[dict, 
                         size += len(text) // 2 + 2
                         continue
                 here = (where, key)
-                converted = _leaf(item, here, odd) or _convert(item, here, depth + 1, odd)
+                if kind is dict or kind is list:
+                    converted = _convert(item, here, depth + 1, odd)
+                else:
+                    converted = _leaf(item, here, odd) or _convert(item, here, depth + 1, odd)
                 out[key] = converted[0]
                 size += converted[1]
             return {"M": out}, size
         items = []
         for index, item in enumerate(value):
-            if type(item) is str and item.isascii() and ".0" not in item:
+            kind = type(item)
+            if kind is str and item.isascii() and ".0" not in item:
                 items.append({"S": item})
                 size += len(item) + 1
                 continue
             at = (where, index)
-            converted = _leaf(item, at, odd) or _convert(item, at, depth + 1, odd)
+            if kind is dict or kind is list:
+                converted = _convert(item, at, depth + 1, odd)
+            else:
+                converted = _leaf(item, at, odd) or _convert(item, at, depth + 1, odd)
             items.append(converted[0])
             size += converted[1] + 1
         return {"L": items}, size

@@ -48,11 +48,8 @@ class Envelope:
 
 def format_utc(moment: datetime) -> str:
     """An aware datetime in the canonical fixed-width UTC form."""
-    u = moment.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T"
-        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
-    )
+    # isoformat pads the year to four digits and, in UTC, always ends "+00:00"
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def normalise_time(value: str) -> str:
@@ -82,7 +79,7 @@ def _required_string(event: Mapping[str, Any], key: str) -> str:
     value = event[key]
     if not isinstance(value, str):
         raise EnvelopeError(f"event field {key!r} must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not value or value.isspace():
         raise EnvelopeError(f"event field {key!r} is empty")
     return value
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +35,9 @@ from .errors import UnstorableValueError
 _encode_string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # type: ignore[attr-defined]
 
 
-# A whole float as the C encoder writes it (``10.0``), followed by what ends a JSON number.
-_WHOLE_FLOAT = re.compile(r"(?<=[0-9])\.0(?=[,\]}])")
+# A whole float as the C encoder writes it (``10.0``), followed by what ends a JSON number
+# inside a container: on the plain path (no string or key holds ".0") only a number can.
+_WHOLE_FLOAT_ENDS = (",", "}", "]")
 
 
 def _es_notation(negative: bool, digits: str, point: int) -> str:
@@ -143,7 +143,11 @@ def canonical_json(value: Any, *, plain: bool = False) -> bytes:
     if plain:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         if ".0" in text:
-            text = _WHOLE_FLOAT.sub("", text)
+            # three C scans, a quarter of one regular expression's time at 1 KB
+            for end in _WHOLE_FLOAT_ENDS:
+                text = text.replace(".0" + end, end)
+            if text.endswith(".0"):  # a whole float on its own
+                text = text[:-2]
     else:
         out: list[str] = []
         _write(value, out)

@@ -123,7 +123,7 @@ def _optional_identifier(event: Mapping[str, Any], path: tuple[str, ...]) -> str
 
 def _bounded(name: str, value: str, settings: Settings) -> int:
     """UTF-8 size of a key-capable attribute, refused over its key limit."""
-    size = string_bytes(value, name)
+    size = len(value) if value.isascii() else string_bytes(value, name)
     limit = settings.key_limits.get(name)
     if limit is not None and size > limit:
         raise KeyTooLongError(

@@ -42,6 +42,10 @@ class WriteResult:
         return value.get("S") if isinstance(value, dict) else None
 
 
+# Immutable and the same for every newly stored item: built once (this is the hot path).
+_PERSISTED = WriteResult(WriteOutcome.PERSISTED)
+
+
 class EventStore:
     """Writes an item once and never overwrites it."""
 
@@ -65,7 +69,7 @@ class EventStore:
             if differences:
                 return WriteResult(WriteOutcome.CONFLICT, stored, differences)
             return WriteResult(WriteOutcome.DUPLICATE, stored)
-        return WriteResult(WriteOutcome.PERSISTED)
+        return _PERSISTED
 
 
 class PayloadStore:

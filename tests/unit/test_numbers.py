@@ -55,7 +55,7 @@ DETAILS = st.dictionaries(
 
 
 @given(detail=DETAILS)
-@example(detail={"price": 10.0, "lines": [0.0, 1.5, {"qty": 100.0}], "id": 10**21 - 1})
+@example(detail={"price": 10.0, "lines": [0.0, 1.5, {"qty": 100.0}, 2.0], "id": 10**21 - 1})
 def test_the_fast_canonical_path_writes_what_the_canonical_writer_writes(detail):
     # GIVEN any detail DynamoDB can store, and what the conversion walk found about it
     try:
@@ -65,6 +65,15 @@ def test_the_fast_canonical_path_writes_what_the_canonical_writer_writes(detail)
     # WHEN its canonical JSON is written through the C encoder (when plain) and by the writer
     # THEN the bytes are the same, so the stored hash never depends on the path taken
     assert canonical_json(detail, plain=plain) == canonical_json(detail)
+
+
+@pytest.mark.parametrize("value", [10.0, [1.0], {"a": [2.0, {"b": 3.0}]}, 0.0])
+def test_the_fast_path_drops_the_point_zero_of_a_whole_float_wherever_it_ends(value):
+    # GIVEN a whole float at the end of the text, of a list, of a map, or before a comma
+    _, _, plain = detail_attribute_value(value)
+    # THEN the fast path writes it as the canonical writer does: without ".0"
+    assert plain
+    assert canonical_json(value, plain=True) == canonical_json(value)
 
 
 def test_a_string_that_looks_like_a_whole_float_keeps_the_detail_off_the_fast_path():
