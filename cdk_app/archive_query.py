@@ -40,6 +40,10 @@ CLI_EXTRA = "pip install 'kahula-event-persistence[cli]'"
 AWS_ERRORS = (ClientError, BotoCoreError)
 
 
+#: Athena's AthenaError.ErrorCategory for an error in the query itself (1 system, 3 other).
+ATHENA_USER_ERROR = 2
+
+
 class QueryError(Exception):
     """A query could not run or did not finish; the message says why and what to do.
 
@@ -53,6 +57,11 @@ class QueryError(Exception):
 
 class QueryFailed(QueryError):
     """Athena ran the query and it failed (bad SQL, missing permission, malformed data)."""
+
+
+class QueryRefused(QueryFailed):
+    """The engine refused the SQL itself (syntax, an unknown table, column or function, a file
+    outside the archive): nothing ran. Athena says so with its USER error category."""
 
 
 class QueryCancelled(QueryError):
@@ -250,6 +259,8 @@ def run_duckdb(sql: str, archive_dir: Path) -> QueryResult:
             cursor = connection.execute(sql)
             columns = tuple(d[0] for d in cursor.description or ())
             rows = [tuple(r) for r in cursor.fetchall()] if columns else []
+        except (duckdb.ProgrammingError, duckdb.PermissionException) as exc:
+            raise QueryRefused(f"DuckDB: {_first_line(exc)}") from None
         except duckdb.Error as exc:
             raise QueryError(f"DuckDB: {_first_line(exc)}") from None
     finally:
@@ -337,6 +348,7 @@ class _Execution:
     state: str = "QUEUED"
     reason: str = ""
     error: str = ""
+    error_category: int | None = None
     statement_type: str = ""
     bytes_scanned: int | None = None
     elapsed_ms: int | None = None
@@ -377,7 +389,8 @@ def run_athena(
             )
         sleep(delay)
     if execution.state == "FAILED":
-        raise QueryFailed(
+        failed = QueryRefused if execution.error_category == ATHENA_USER_ERROR else QueryFailed
+        raise failed(
             f"query {execution.query_id} failed: {execution.reason or 'no reason given'}"
             + (f" ({execution.error})" if execution.error else "")
         )
@@ -411,6 +424,7 @@ def _describe(athena: Any, query_id: str) -> _Execution:
         error=", ".join(
             f"{k} {error[k]}" for k in ("ErrorType", "ErrorCategory", "Retryable") if k in error
         ),
+        error_category=error.get("ErrorCategory"),
         statement_type=raw.get("StatementType", ""),
         bytes_scanned=statistics.get("DataScannedInBytes"),
         elapsed_ms=statistics.get("EngineExecutionTimeInMillis"),

@@ -17,7 +17,7 @@ import typer
 
 from .commands import get, local_session, put, query, redrive, replay, seed
 from .context import DEFAULT_PREFIX, ENV_VARIABLE, Options, State, translate
-from .output import EXIT_CODES_HELP, CliError, ExitCode, Output
+from .output import EXIT_CODES_HELP, CliError, ExitCode
 
 #: The command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[ModuleType, ...] = (get, put, replay, redrive, query, seed, local_session)
@@ -112,16 +112,16 @@ def run(argv: Sequence[str] | None = None, *, state: State | None = None) -> int
         exc.show()  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except (KeyboardInterrupt, typer.Abort):
-        Output().error("interrupted")
+        state.out.error("interrupted", ExitCode.INTERRUPTED)
         return ExitCode.INTERRUPTED
     except CliError as exc:
-        state.out.error(str(exc))
+        state.out.error(str(exc), exc.code)
         return exc.code
     except Exception as exc:
         translated = translate(exc)
         if translated is None:
             raise
-        state.out.error(str(translated))
+        state.out.error(str(translated), translated.code)
         return translated.code
     return int(result) if isinstance(result, int) else ExitCode.OK
 

@@ -3,7 +3,8 @@
 Human output (the default) is rich tables and progress bars on stdout; ``--json`` prints one
 JSON document per command (or JSON lines, one per item, for per-item results such as ``put``)
 on stdout, and everything meant for a person (notes, progress) goes to stderr or nowhere, so a
-script can always parse stdout.
+script can always parse stdout. With ``--json`` the error that stops a command is a JSON object
+on stderr, with its exit code.
 """
 
 from __future__ import annotations
@@ -113,8 +114,16 @@ class Output:
         """A line for a person: stdout in human mode, stderr with ``--json``."""
         (self.err if self.json_mode else self.console).print(text)
 
-    def error(self, text: str) -> None:
-        self.err.print(f"[red]error:[/red] {text}")
+    def error(self, text: str, code: int = ExitCode.ITEMS_FAILED) -> None:
+        """Why the command stopped: ``error: <sentence>`` on stderr for a person; with
+        ``--json``, one JSON object on stderr (``{"error": ..., "exit_code": ...}``) so a
+        script reads the reason the way it reads results."""
+        if self.json_mode:
+            stream = self.err.file
+            stream.write(to_json({"error": text, "exit_code": int(code)}) + "\n")
+            stream.flush()
+        else:
+            self.err.print(f"[red]error:[/red] {text}")
 
     def table(
         self,

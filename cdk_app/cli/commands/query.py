@@ -13,6 +13,7 @@ from ...archive_query import (
     AthenaTarget,
     Polling,
     QueryError,
+    QueryRefused,
     QueryResult,
     parse_since,
     query_local_archive,
@@ -85,6 +86,8 @@ def run_query(
                 target=athena,
                 polling=Polling(timeout=timeout),
             )
+    except QueryRefused as exc:  # the SQL itself: unusable input, nothing ran
+        raise UsageError(str(exc)) from None
     except QueryError as exc:
         # The AWS failure behind it decides the exit code (credentials, access: 3).
         translated = translate(exc.aws_error) if exc.aws_error is not None else None

@@ -119,11 +119,62 @@ def test_archive_dir_counts_a_local_copy_with_duckdb(archive_copy, cli):
     ]
 
 
-def test_a_bad_query_is_one_sentence_and_exit_1(archive_copy, cli):
+def test_sql_the_engine_refuses_is_one_sentence_and_exit_2(archive_copy, cli):
+    # GIVEN SQL naming a column the archive does not have
     ran = cli("query", "--archive-dir", str(archive_copy), "SELECT nope FROM events")
-    assert ran.code == ExitCode.ITEMS_FAILED
+    # THEN it is unusable input (2), said in one sentence
+    assert ran.code == ExitCode.USAGE
     assert ran.stderr.startswith("error: DuckDB: Binder Error")
     assert "Traceback" not in ran.stderr
+
+
+def test_sql_that_fails_on_the_data_is_exit_1(archive_copy, cli):
+    # GIVEN valid SQL that fails while it reads the rows (a cast the data does not allow)
+    ran = cli("query", "--archive-dir", str(archive_copy), "SELECT CAST(id AS INT) FROM events")
+    # THEN the query ran and failed: 1, with DuckDB's reason
+    assert ran.code == ExitCode.ITEMS_FAILED, ran.stderr
+    assert ran.stderr.startswith("error: DuckDB: Conversion Error")
+
+
+def test_with_json_the_error_is_a_json_object_on_stderr(archive_copy, cli):
+    ran = cli("--json", "query", "--archive-dir", str(archive_copy), "SELEC 1")
+    assert ran.code == ExitCode.USAGE
+    assert ran.stdout == ""
+    error = json.loads(ran.stderr)
+    assert error["exit_code"] == ExitCode.USAGE
+    assert error["error"].startswith("DuckDB: Parser Error")
+
+
+@pytest.mark.parametrize(
+    ("category", "code"),
+    [(2, ExitCode.USAGE), (1, ExitCode.ITEMS_FAILED), (3, ExitCode.ITEMS_FAILED)],
+)
+def test_athena_says_whether_the_sql_or_the_run_failed(deployed, cli, category, code):
+    # GIVEN Athena failing a query with its error category (2: the user's query)
+    athena = boto3.client("athena", region_name=REGION)
+    stubber = Stubber(athena)
+    stubber.add_response("start_query_execution", {"QueryExecutionId": "q1"})
+    stubber.add_response(
+        "get_query_execution",
+        {
+            "QueryExecution": {
+                "QueryExecutionId": "q1",
+                "Status": {
+                    "State": "FAILED",
+                    "StateChangeReason": "COLUMN_NOT_FOUND: line 1:8: Column 'nope' unknown",
+                    "AthenaError": {"ErrorCategory": category, "ErrorType": 1006},
+                },
+            }
+        },
+    )
+    deployed.fakes["athena"] = athena
+    deployed.outputs[so.ARCHIVE_WORK_GROUP_NAME] = "kahula-archive-dev"
+    deployed.outputs[so.ARCHIVE_DATABASE_NAME] = "kahula_archive_dev"
+    with stubber:
+        ran = cli("query", "SELECT nope FROM events")
+    # THEN the exit code says which: 2 for the query itself, 1 for a run that failed
+    assert ran.code == code, ran.stderr
+    assert "COLUMN_NOT_FOUND" in ran.stderr
 
 
 @pytest.mark.parametrize(
