@@ -33,7 +33,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from kahula_core import spec
 
-EVENTS_PREFIX = "events/"
+EVENTS_PREFIX = spec.ARCHIVE_EVENTS_PREFIX
 TABLE = spec.ARCHIVE_TABLE
 PARTITIONS = spec.ARCHIVE_PARTITIONS
 CLI_EXTRA = "pip install 'kahula-event-persistence[cli]'"

@@ -45,7 +45,7 @@ from typing import Any
 from kahula_core import spec
 
 #: Where Firehose writes events in the archive bucket (cdk_app/constructs/event_archive.py).
-EVENTS_PREFIX = "events/"
+EVENTS_PREFIX = spec.ARCHIVE_EVENTS_PREFIX
 #: Firehose's longest buffer interval (900 s): an object may hold records that arrived this
 #: long after the hour in its key.
 FIREHOSE_MAX_BUFFER = timedelta(seconds=900)
@@ -115,7 +115,7 @@ class Window:
         hour, last = self._hours()
         out = []
         while hour < last:
-            out.append(f"{prefix}year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/")
+            out.append(spec.archive_hour_prefix(hour, prefix))
             hour += timedelta(hours=1)
         return out
 

@@ -14,6 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from kahula_core import spec
 
 from .common import (
     RULE_MAX_EVENT_AGE_SECONDS,
@@ -38,7 +39,7 @@ from .targets import FirehoseTarget
 HOUR_PARTITION = (
     "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 )
-EVENTS_PREFIX = "events/"
+EVENTS_PREFIX = spec.ARCHIVE_EVENTS_PREFIX
 ERRORS_PREFIX = "errors/"
 DATA_OUTPUT_PREFIX = EVENTS_PREFIX + HOUR_PARTITION
 ERROR_OUTPUT_PREFIX = ERRORS_PREFIX + "!{firehose:error-output-type}/" + HOUR_PARTITION

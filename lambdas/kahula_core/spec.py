@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 # --------------------------------------------------------------------------- limits
@@ -487,5 +488,13 @@ ARCHIVE_COLUMNS = (
     ArchiveColumn("resources", "resources", "array<string>", "VARCHAR[]", "resource ARNs"),
     ArchiveColumn("detail", "detail", "string", "JSON", "the detail, as JSON text"),
 )
+#: Where the archive's events live in its bucket (errors go under ``errors/``).
+ARCHIVE_EVENTS_PREFIX = "events/"
 #: Hive partitions of the archive (arrival hour, UTC), zero-padded strings: year=2026/month=11/..
 ARCHIVE_PARTITIONS = ("year", "month", "day", "hour")
+
+
+def archive_hour_prefix(hour: datetime, prefix: str = ARCHIVE_EVENTS_PREFIX) -> str:
+    """The key prefix of the archive's hour partition holding ``hour`` (UTC), as Firehose
+    writes it: ``events/year=2026/month=11/day=22/hour=09/``."""
+    return f"{prefix}year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"

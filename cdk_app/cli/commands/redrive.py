@@ -7,7 +7,10 @@ A redrive hands the message to the target that failed it, as that target would h
   DLQ): the original event, invoked asynchronously on the persister, so its EventBridge id,
   and so its identity, are kept (re-publishing would give it a new one). An event that is
   still malformed (checked with the installed core's contract) is kept, with the reason.
-* ``archive-undeliverable``: the event, put on the archive's Firehose stream.
+* ``archive-undeliverable``: the event, put on the archive's Firehose stream; an event whose
+  archive line is over Firehose's 1,000 KiB record limit (EventBridge carries up to 1 MiB, so
+  the rule could never deliver it) is written as its own gzipped object into the current hour
+  partition, where Firehose would have put it and every archive reader looks.
 * ``follow-ups-undeliverable``: the follow-up, sent to its type's queue.
 * ``<type>-dlq`` (a follow-up consumer gave up): moved back to the type's queue.
 * ``ingest-dlq`` (the FIFO door): moved back to the FIFO queue, in its tenant's group; an
@@ -22,9 +25,11 @@ back as a new message and is not retried in the same run.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -198,17 +203,40 @@ class Redriver:
     def _plan_to_archive(self, message: dict[str, Any], body: Any, examined: Examined) -> Plan:
         self._rule_dlq(message, body, examined)
         stream = self.target.archive_stream
+        data = json.dumps(body).encode("utf-8")
+        if len(data) > spec.FIREHOSE_MAX_RECORD_BYTES:
+            examined.facts["archive_line_bytes"] = len(data)
+            return Plan(examined, lambda: self._archive_object(stream, message["MessageId"], data))
         firehose = self.target.client("firehose")
 
         def deliver() -> None:
             response = firehose.put_record_batch(
-                DeliveryStreamName=stream, Records=[{"Data": json.dumps(body).encode("utf-8")}]
+                DeliveryStreamName=stream, Records=[{"Data": data}]
             )
             if response.get("FailedPutCount"):
                 (failed,) = response["RequestResponses"]
                 raise CliError(f"Firehose refused it: {failed.get('ErrorCode')}")
 
         return Plan(examined, deliver)
+
+    def _archive_object(self, stream: str, message_id: str, data: bytes) -> None:
+        """One archive line too large for Firehose, as its own object in the hour partition
+        Firehose writes now: gzipped, newline-terminated, named like Firehose's objects with
+        the message id (so replay, DuckDB and Athena read it with the rest, and a person can
+        trace it). Like Firehose's own delivery it is at least once: a redrive whose delete
+        failed writes the line again later, which replay treats as the duplicate it is."""
+        now = datetime.now(UTC)
+        key = (
+            f"{spec.archive_hour_prefix(now)}{stream}-redriven-{now:%Y-%m-%d-%H-%M-%S}-"
+            f"{message_id}.gz"
+        )
+        self.target.client("s3").put_object(
+            Bucket=self.target.archive_bucket,
+            Key=key,
+            Body=gzip.compress(data + b"\n"),
+            ContentType="application/x-ndjson",
+            ContentEncoding="gzip",
+        )
 
     def _plan_to_follow_up_queue(
         self, message: dict[str, Any], body: Any, examined: Examined

@@ -3,10 +3,13 @@ deleted only after that succeeded; conflicts and the unfixable stay."""
 
 from __future__ import annotations
 
+import gzip
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from kahula_core import spec
 
 from cdk_app import stack_outputs as so
 from cdk_app.cli.commands.redrive import _resolve_deletes
@@ -333,3 +336,44 @@ def test_delete_by_a_prefix_two_messages_share_is_refused():
     # AND a prefix shorter than eight characters names nothing
     with pytest.raises(NotFoundError):
         _resolve_deletes(frozenset({"9b75"}), ids)
+
+
+def test_an_archive_event_over_firehoses_record_limit_is_written_into_the_hour_partition(
+    deployed, cli
+):
+    # GIVEN an event EventBridge carried (under 1 MiB) whose archive line is over Firehose's
+    # 1,000 KiB record limit, on the archive rule's DLQ
+    deployed.fakes["firehose"] = firehose = FakeFirehose()
+    big = {**EVENT, "detail": {"blob": "x" * (spec.FIREHOSE_MAX_RECORD_BYTES + 10)}}
+    assert len(json.dumps(big)) < spec.EVENTBRIDGE_MAX_EVENT_BYTES
+    _send(deployed, "archive-undeliverable", big, ERROR_CODE="SDK_CLIENT_ERROR")
+    before = datetime.now(UTC)
+    # WHEN redriven
+    ran = cli("--json", "redrive", "archive-undeliverable")
+    # THEN it is not offered to Firehose but written as one gzipped line in this hour's
+    # partition, and the message is gone
+    assert ran.code == ExitCode.OK, ran.stderr
+    (item,) = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert item["action"] == "redriven"
+    assert firehose.records == []
+    s3 = deployed.client("s3")
+    (obj,) = s3.list_objects_v2(Bucket="kahula-archive-dev")["Contents"]
+    hours = {spec.archive_hour_prefix(before), spec.archive_hour_prefix(datetime.now(UTC))}
+    assert any(obj["Key"].startswith(hour) for hour in hours)
+    assert obj["Key"].endswith(".gz")
+    body = s3.get_object(Bucket="kahula-archive-dev", Key=obj["Key"])["Body"].read()
+    (line,) = gzip.decompress(body).decode().splitlines()
+    assert json.loads(line) == big
+    assert _left(deployed, _url(deployed, "archive-undeliverable")) == []
+
+
+def test_an_archive_event_at_firehoses_record_limit_still_goes_to_the_stream(deployed, cli):
+    # GIVEN an event whose archive line is exactly Firehose's record limit
+    deployed.fakes["firehose"] = firehose = FakeFirehose()
+    padding = spec.FIREHOSE_MAX_RECORD_BYTES - len(json.dumps({**EVENT, "detail": {"blob": ""}}))
+    exact = {**EVENT, "detail": {"blob": "x" * padding}}
+    assert len(json.dumps(exact)) == spec.FIREHOSE_MAX_RECORD_BYTES
+    _send(deployed, "archive-undeliverable", exact)
+    cli("redrive", "archive-undeliverable")
+    # THEN Firehose takes it, as it takes any record within its limit
+    assert [json.loads(d) for _, d in firehose.records] == [exact]
