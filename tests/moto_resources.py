@@ -19,10 +19,11 @@ from kahula_core.persist import Pipeline, build_pipeline
 REGION = "us-east-1"
 FOLLOW_UP_SOURCE = spec.follow_up_source("kahula")
 OUTBOX_SOURCE = "kahula.aggregate-store"  # AggregateEventStoreProps.outbox_source's default
+TENANT_SOURCE = "tenant.acme"  # what the FIFO door stamps (QueueIngestProps.source_prefix)
 #: What the constructs give a front door (PersistenceCore.door_environment): every source
-#: reserved on the bus.
+#: reserved on the bus, and the FIFO door's prefix.
 DOOR_RESERVED_SOURCES = spec.encode_reserved_sources(
-    {FOLLOW_UP_SOURCE, OUTBOX_SOURCE, spec.replay_source("kahula")}
+    {FOLLOW_UP_SOURCE, OUTBOX_SOURCE, spec.replay_source("kahula"), "tenant.*"}
 )
 
 

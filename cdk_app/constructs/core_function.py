@@ -146,15 +146,19 @@ class PersistenceCore:
 
 @jsii.implements(IStableStringProducer)
 class _ReservedSources:
-    """The persister's follow-up source and every source reserved on the library's bus."""
+    """The persister's follow-up source and every source and source prefix (``prefix*``)
+    reserved on the library's bus."""
 
     def __init__(self, core: PersistenceCore) -> None:
         self._core = core
 
     def produce(self) -> str:
         bus = self._core.event_bus
-        reserved = set(bus.reserved_sources) if isinstance(bus, EventBus) else set()
-        return spec.encode_reserved_sources({self._core.follow_up_source, *reserved})
+        reserved = {self._core.follow_up_source}
+        if isinstance(bus, EventBus):
+            reserved.update(bus.reserved_sources)
+            reserved.update(p + spec.RESERVED_PREFIX_MARK for p in bus.reserved_source_prefixes)
+        return spec.encode_reserved_sources(reserved)
 
 
 class HasCore(Protocol):

@@ -52,6 +52,16 @@ class EventBusProps:
         check(problems, "EventBusProps")
 
 
+def _check_source(source: str, what: str) -> None:
+    """A source the policy and the doors' RESERVED_SOURCES can both hold: IAM's StringLike
+    reads * and ? as wildcards, and the doors' list is comma-separated."""
+    if not source or source != source.strip() or any(c in source for c in ",*?"):
+        raise ValueError(
+            f"a reserved {what} must be non-empty, without commas, wildcards or surrounding "
+            f"spaces: {source!r}"
+        )
+
+
 class EventBus(Construct):
     """A custom EventBridge bus (or an existing one) with an archive of every event, for replay.
 
@@ -63,7 +73,9 @@ class EventBus(Construct):
 
     Sources the platform publishes under (its follow-ups) are reserved with
     :meth:`reserve_source`: an explicit Deny keeps every other principal, of any account, from
-    putting an event with that source, so no producer can impersonate the platform.
+    putting an event with that source, so no producer can impersonate the platform. Sources a
+    front door stamps itself (the FIFO door's ``tenant.<id>``) are reserved by prefix with
+    :meth:`reserve_source_prefix`.
 
     ``existing_bus`` XOR ``bus_props`` (keyword arguments of ``events.EventBus``). On an
     existing bus the policy statements are added as ``AWS::Events::EventBusPolicy`` resources
@@ -102,6 +114,7 @@ class EventBus(Construct):
             self._cfn_bus = cfn_bus
             self.bus = bus
         self._reserved: dict[str, list[iam.IRole]] = {}
+        self._reserved_prefixes: dict[str, list[iam.IRole]] = {}
         self._policy_resources: list[events.CfnEventBusPolicy] = []
         self._render_policy()
 
@@ -140,11 +153,24 @@ class EventBus(Construct):
     def reserved_sources(self) -> Mapping[str, Sequence[iam.IRole]]:
         return dict(self._reserved)
 
+    @property
+    def reserved_source_prefixes(self) -> Mapping[str, Sequence[iam.IRole]]:
+        return dict(self._reserved_prefixes)
+
     def reserve_source(self, source: str, *publishers: iam.IRole) -> None:
         """Only ``publishers`` may put events whose ``source`` is ``source`` on this bus."""
         if not publishers:
             raise ValueError(f"reserving source {source!r} needs at least one publisher role")
+        _check_source(source, "source")
         self._reserved.setdefault(source, []).extend(publishers)
+        self._render_policy()
+
+    def reserve_source_prefix(self, prefix: str, *publishers: iam.IRole) -> None:
+        """Only ``publishers`` (none: no principal at all) may put events whose ``source``
+        starts with ``prefix``: for sources a front door stamps itself and never publishes on
+        the bus (the FIFO door's ``tenant.<id>``), so no producer can claim them here."""
+        _check_source(prefix, "source prefix")
+        self._reserved_prefixes.setdefault(prefix, []).extend(publishers)
         self._render_policy()
 
     # The policy is rebuilt whenever a source is reserved, so statements added later apply to
@@ -152,7 +178,12 @@ class EventBus(Construct):
     def _statements(self) -> list[iam.PolicyStatement]:
         own_arn = self._own_arn()
         reserved = sorted(self._reserved)
-        not_reserved = {"StringNotEquals": {"events:source": reserved}} if reserved else {}
+        prefixes = sorted(self._reserved_prefixes)
+        not_reserved: dict[str, Any] = {}
+        if reserved:
+            not_reserved["StringNotEquals"] = {"events:source": reserved}
+        if prefixes:
+            not_reserved["StringNotLike"] = {"events:source": [f"{p}*" for p in prefixes]}
         statements = [
             iam.PolicyStatement(
                 sid=f"ProducerAccount{account}",
@@ -188,6 +219,21 @@ class EventBus(Construct):
                             "aws:PrincipalArn": [r.role_arn for r in self._reserved[source]]
                         },
                     },
+                )
+            )
+        for index, prefix in enumerate(prefixes):
+            publishers = self._reserved_prefixes[prefix]
+            conditions: dict[str, Any] = {"StringLike": {"events:source": f"{prefix}*"}}
+            if publishers:
+                conditions["ArnNotEquals"] = {"aws:PrincipalArn": [r.role_arn for r in publishers]}
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"NoProducerPublishesUnderPrefix{index}",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["events:PutEvents"],
+                    resources=[own_arn],
+                    conditions=conditions,
                 )
             )
         return statements

@@ -105,6 +105,13 @@ class QueueIngestProps:
             )
         if not isinstance(self.source_prefix, str) or not 1 <= len(self.source_prefix) <= 64:
             problems.append(f"source_prefix must be 1 to 64 characters, got {self.source_prefix!r}")
+        elif self.source_prefix != self.source_prefix.strip() or any(
+            c in self.source_prefix for c in ",*?"
+        ):
+            problems.append(
+                "source_prefix is reserved on the bus by prefix: no commas, wildcards or "
+                f"surrounding spaces, got {self.source_prefix!r}"
+            )
         if self.default_route is not None and (
             not isinstance(self.default_route, str) or not self.default_route
         ):
@@ -168,6 +175,10 @@ class QueueIngest(Construct):
         self.core = door_core(
             "QueueIngest", core=core, persister=persister, table=table, event_bus=event_bus
         )
+        if isinstance(self.core.event_bus, EventBus):
+            # The door stamps {source_prefix}{tenant_id} itself and never publishes it on the
+            # bus: no producer may claim it there (the other doors refuse it too).
+            self.core.event_bus.reserve_source_prefix(props.source_prefix)
         delivery_stream = archive_stream(archive)
         if delivery_stream is None:
             raise ValueError(

@@ -1,7 +1,8 @@
 """Sources only the platform publishes under: a front door refuses an event that claims one.
 
-On the bus an explicit Deny reserves the persister's follow-up source (README, "No producer can
-impersonate the platform"). A front door that writes straight into the store (a Kinesis
+On the bus an explicit Deny reserves the persister's follow-up source, the replay and outbox
+sources, and the prefix the FIFO door stamps on its events (``tenant.``) (README, "No producer
+can impersonate the platform"). A front door that writes straight into the store (a Kinesis
 record in the platform's envelope, a POST /events) never crosses that policy, so it checks the
 source itself: otherwise a producer could store an event as the platform's follow-up, or take
 the id a follow-up will have (it is derived, so it can be computed) and turn the real follow-up
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from . import spec
 from .errors import EnvelopeError
 from .persist import Pipeline
 
@@ -22,9 +24,10 @@ class ReservedSourceError(EnvelopeError):
 
 
 def refuse_reserved_source(event: Mapping[str, Any], reserved: Collection[str]) -> None:
-    """Raise ReservedSourceError when the event's ``source`` is one of ``reserved``."""
+    """Raise ReservedSourceError when the event's ``source`` is one of ``reserved`` or starts
+    with one of its ``prefix*`` entries (spec.source_is_reserved)."""
     source = event.get("source")
-    if isinstance(source, str) and source.strip() in reserved:
+    if isinstance(source, str) and spec.source_is_reserved(source.strip(), reserved):
         raise ReservedSourceError(
             f"event source {source!r} is reserved for the platform's own events; a producer "
             "may not publish under it"

@@ -69,17 +69,38 @@ def follow_up_source(prefix: str) -> str:
 REPLAY_DETAIL_TYPE = "Replayed"
 
 
+#: A reserved entry ending with this reserves every source that starts with the rest
+#: (``tenant.*``: the FIFO door's ``tenant.<id>``), as the bus policy's ``StringLike`` does.
+RESERVED_PREFIX_MARK = "*"
+
+
 def encode_reserved_sources(sources: Iterable[str]) -> str:
-    """``Env.RESERVED_SOURCES``: the sources, sorted, comma-separated."""
+    """``Env.RESERVED_SOURCES``: the sources, sorted, comma-separated; ``prefix*`` reserves
+    every source starting with ``prefix``."""
     listed = sorted(set(sources))
     for source in listed:
-        if not source or "," in source or source != source.strip():
-            raise SpecError(f"a reserved source must be non-empty, without commas: {source!r}")
+        name = source.removesuffix(RESERVED_PREFIX_MARK)
+        if not name or any(c in name for c in ",*?") or source != source.strip():
+            raise SpecError(
+                "a reserved source must be non-empty, without commas, wildcards or surrounding "
+                f"spaces (a trailing * reserves a prefix): {source!r}"
+            )
     return ",".join(listed)
 
 
 def decode_reserved_sources(text: str | None) -> frozenset[str]:
     return frozenset(s.strip() for s in (text or "").split(",") if s.strip())
+
+
+def source_is_reserved(source: str, reserved: Iterable[str]) -> bool:
+    """Whether ``source`` is one of ``reserved`` or starts with one of its ``prefix*``."""
+    for entry in reserved:
+        if entry.endswith(RESERVED_PREFIX_MARK):
+            if source.startswith(entry[:-1]):
+                return True
+        elif source == entry:
+            return True
+    return False
 
 
 def replay_source(prefix: str) -> str:

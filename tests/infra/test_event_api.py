@@ -280,7 +280,7 @@ def test_follow_up_source_is_reserved_for_the_writer_too(synth):
         s
         for s in bus["Policy"]["Statement"]
         if s["Effect"] == "Deny"
-        and s["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
+        and s["Condition"].get("StringEquals") == {"events:source": "kahula.event-persister"}
     ]
     allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     writer_role = _function(synth, "api.writer.lambda_handler")[1]["Properties"]["Role"]

@@ -27,16 +27,21 @@ def events_table(synth, env):
 
 
 def _denied_sources(synth, env):
-    """source -> the one principal the bus's Deny statements leave allowed to publish it."""
+    """source (or ``prefix*``) -> the principals the bus's Deny statements leave allowed to
+    publish it (none: nobody may)."""
     policy = only(synth.resources(env, "AWS::Events::EventBus"))["Properties"]["Policy"]
     denied = {}
     for deny in policy["Statement"]:
         assert deny["Effect"] == "Deny"
         assert deny["Principal"] == {"AWS": "*"}
         assert deny["Action"] == "events:PutEvents"
-        assert set(deny["Condition"]) == {"StringEquals", "ArnNotEquals"}
-        (source,) = deny["Condition"]["StringEquals"].values()
-        allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        if "StringLike" in deny["Condition"]:
+            assert set(deny["Condition"]) <= {"StringLike", "ArnNotEquals"}
+            (source,) = deny["Condition"]["StringLike"].values()
+        else:
+            assert set(deny["Condition"]) == {"StringEquals", "ArnNotEquals"}
+            (source,) = deny["Condition"]["StringEquals"].values()
+        allowed = deny["Condition"].get("ArnNotEquals", {}).get("aws:PrincipalArn", [])
         denied[source] = {a["Fn::GetAtt"][0] for a in allowed}
     return denied
 
@@ -68,6 +73,16 @@ def test_only_the_outbox_pipe_may_publish_under_the_aggregate_stores_source(synt
     assert _denied_sources(synth, env)["kahula.aggregate-store"] == _roles(
         synth, env, "AggregateEventStorePipeRole"
     )
+
+
+def test_no_principal_may_publish_under_the_fifo_doors_tenant_sources(synth, env):
+    # GIVEN an environment with the FIFO door, which stamps tenant.<id> on what it stores
+    denied = _denied_sources(synth, env)
+    if ENVIRONMENTS[env].queue is None:
+        assert "tenant.*" not in denied
+        return
+    # THEN the bus refuses tenant.* to every principal (the door never publishes it there)
+    assert denied["tenant.*"] == set()
 
 
 def test_replay_archive_keeps_every_event_for_the_environment_retention(synth, env):

@@ -352,13 +352,16 @@ def test_the_fifo_door_reserves_the_follow_up_source_for_its_role_itself():
     stack, persister, door = bare_fifo_door()
     # WHEN synthesized
     (bus_resource,) = Template.from_stack(stack).find_resources("AWS::Events::EventBus").values()
-    (deny,) = [
+    deny, tenants = (
         s for s in bus_resource["Properties"]["Policy"]["Statement"] if s["Effect"] == "Deny"
-    ]
+    )
     # THEN its role may publish follow-ups under the persister's source, as the persister may
+    assert deny["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
     allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     for role in (persister.role, door.role):
         assert {"Fn::GetAtt": [stack.get_logical_id(role.node.default_child), "Arn"]} in allowed
+    # AND no principal, its own role included, may put the tenants' sources on the bus
+    assert tenants["Condition"] == {"StringLike": {"events:source": "tenant.*"}}
 
 
 # ---------------------------------------------------------------- props: clear errors

@@ -307,3 +307,32 @@ def test_iam_and_resource_policies_do_not_depend_on_the_projects_feature_flags(t
     Template.from_json(b.template).resource_count_is(
         "AWS::IAM::Role", len(_of_type(a.template, "AWS::IAM::Role"))
     )
+
+
+def test_a_reserved_source_prefix_is_denied_to_every_producer(tmp_path):
+    # GIVEN a bus open to a producer account, with a source and a source prefix reserved
+    use_project_node()
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Prefixed", env=ENV)
+    bus = EventBus(stack, "Bus", props=EventBusProps(producer_account_ids=("111111111111",)))
+    bus.reserve_source_prefix("tenant.")
+    template = Template.from_stack(stack).to_json()
+    (resource,) = _of_type(template, "AWS::Events::EventBus")
+    statements = {s["Sid"]: s for s in resource["Properties"]["Policy"]["Statement"]}
+    # THEN the producer's Allow excludes the prefix, and a Deny with no exception refuses it
+    # to every principal (the door that stamps it never publishes on the bus)
+    assert statements["ProducerAccount111111111111"]["Condition"] == {
+        "StringNotLike": {"events:source": ["tenant.*"]}
+    }
+    deny = statements["NoProducerPublishesUnderPrefix0"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Condition"] == {"StringLike": {"events:source": "tenant.*"}}
+
+
+@pytest.mark.parametrize("bad", ["", "tenant*", "ten,ant.", " tenant.", "t?."])
+def test_a_reserved_source_or_prefix_that_iam_would_read_as_a_wildcard_is_refused(bad):
+    stack = Stack(App(), "Refused")
+    bus = EventBus(stack, "Bus")
+    with pytest.raises(ValueError, match="reserved source prefix must be"):
+        bus.reserve_source_prefix(bad)

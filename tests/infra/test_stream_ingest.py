@@ -178,7 +178,7 @@ def test_only_the_persister_and_the_consumer_may_publish_as_the_follow_up_source
         s
         for s in bus["Policy"]["Statement"]
         if s["Effect"] == "Deny"
-        and s["Condition"]["StringEquals"] == {"events:source": "kahula.event-persister"}
+        and s["Condition"].get("StringEquals") == {"events:source": "kahula.event-persister"}
     ]
     allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     for role in ("PersisterRole", "StreamIngestRole"):

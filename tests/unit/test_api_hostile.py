@@ -10,7 +10,7 @@ from kahula_core import spec
 from kahula_core.follow_ups import follow_up_id
 from kahula_core.reader import EventReader
 
-from tests.moto_resources import FOLLOW_UP_SOURCE, OUTBOX_SOURCE
+from tests.moto_resources import FOLLOW_UP_SOURCE, OUTBOX_SOURCE, TENANT_SOURCE
 
 from .api_fixtures import api_fixture, envelope  # noqa: F401 - the `api` fixture
 
@@ -31,8 +31,8 @@ def test_a_post_claiming_the_platforms_follow_up_source_is_refused(api) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    [OUTBOX_SOURCE, spec.replay_source("kahula")],
-    ids=["the aggregate store's outbox", "replays"],
+    [OUTBOX_SOURCE, spec.replay_source("kahula"), TENANT_SOURCE, " tenant.other"],
+    ids=["the aggregate store's outbox", "replays", "the FIFO door's tenants", "padded"],
 )
 def test_a_post_claiming_any_source_reserved_on_the_bus_is_refused(api, source) -> None:
     # GIVEN an event under a source only the platform publishes under on the bus (the

@@ -94,6 +94,28 @@ def test_reserved_sources_round_trip_into_the_settings_and_bad_ones_are_refused(
     assert settings.reserved_sources == {"kahula.aggregate-store", "kahula.replay"}
     # AND unset means none; a source the variable could not carry is refused at synth
     assert Settings.from_environment({}).reserved_sources == frozenset()
-    for bad in ("", "a,b", " padded"):
+    for bad in ("", "a,b", " padded", "*", "a*b", "a?"):
         with pytest.raises(spec.SpecError, match="reserved source"):
             spec.encode_reserved_sources([bad])
+
+
+@pytest.mark.parametrize(
+    ("source", "reserved"),
+    [
+        ("kahula.replay", True),
+        ("tenant.acme", True),
+        ("tenant.", True),
+        ("kahula.replay.x", False),
+        ("tenant", False),
+        ("xtenant.acme", False),
+        ("Tenant.acme", False),
+    ],
+)
+def test_a_source_is_reserved_exactly_or_by_a_prefix_entry(source, reserved):
+    # GIVEN a door's reserved list with one source and one prefix (``prefix*``)
+    entries = spec.decode_reserved_sources(
+        spec.encode_reserved_sources(["kahula.replay", "tenant.*"])
+    )
+    # THEN a source matches the source exactly, or starts with the prefix (case-sensitive,
+    # as EventBridge's StringLike is)
+    assert spec.source_is_reserved(source, entries) is reserved

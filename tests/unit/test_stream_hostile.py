@@ -11,7 +11,7 @@ from kahula_core import spec
 from kahula_core.follow_ups import follow_up_id
 from stream_consumer import handler
 
-from tests.moto_resources import FOLLOW_UP_SOURCE, OUTBOX_SOURCE
+from tests.moto_resources import FOLLOW_UP_SOURCE, OUTBOX_SOURCE, TENANT_SOURCE
 from tests.unit.stream_records import kinesis_record, sequence_of
 from tests.unit.test_stream_consumer import consume, stream  # noqa: F401 - the fixture
 
@@ -68,8 +68,8 @@ def test_a_record_claiming_the_platforms_follow_up_source_is_quarantined(stream)
 
 @pytest.mark.parametrize(
     "source",
-    [OUTBOX_SOURCE, spec.replay_source("kahula")],
-    ids=["the aggregate store's outbox", "replays"],
+    [OUTBOX_SOURCE, spec.replay_source("kahula"), TENANT_SOURCE, " tenant.other"],
+    ids=["the aggregate store's outbox", "replays", "the FIFO door's tenants", "padded"],
 )
 def test_a_record_claiming_any_source_reserved_on_the_bus_is_quarantined(stream, source) -> None:  # noqa: F811
     # GIVEN a record in the platform's envelope under a source only the platform publishes
