@@ -17,7 +17,7 @@ import typer
 
 from .commands import get, local_session, put, query, redrive, replay, seed
 from .context import DEFAULT_PREFIX, ENV_VARIABLE, Options, State, translate
-from .output import EXIT_CODES_HELP, CliError, ExitCode
+from .output import EXIT_CODES_HELP, CliError, ExitCode, Output
 
 #: The command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[ModuleType, ...] = (get, put, replay, redrive, query, seed, local_session)
@@ -93,13 +93,30 @@ for _module in COMMANDS:
     _module.register(app)
 
 
+def _asks_for_json(args: Sequence[str]) -> bool:
+    """Whether ``--json`` is among the options (those before a ``--``): read from the words,
+    because a usage error can stop Typer before it parsed the global options."""
+    options = args[: list(args).index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def _usage_message(exc: typer.TyperException) -> str:
+    """A usage error in one sentence: a command given no arguments at all (whose message is
+    its whole help) says so and where the help is."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        return f"{ctx.command_path}: arguments missing (see {ctx.command_path} --help)"
+    return str(exc.format_message())  # type: ignore[attr-defined]
+
+
 def run(argv: Sequence[str] | None = None, *, state: State | None = None) -> int:
     """Run one command line; returns its exit code (tests call this with their own state)."""
     state = state or State()
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
         try:
             result = app(
-                args=list(argv) if argv is not None else None,
+                args=args,
                 prog_name="kahula",
                 standalone_mode=False,
                 obj=state,
@@ -109,8 +126,14 @@ def run(argv: Sequence[str] | None = None, *, state: State | None = None) -> int
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.TyperException as exc:  # Typer's (vendored Click's) usage errors
-        exc.show()  # type: ignore[attr-defined]
-        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+        code = int(getattr(exc, "exit_code", ExitCode.USAGE))
+        if _asks_for_json(args):
+            given = state.output
+            out = given if given is not None and given.json_mode else Output(json_mode=True)
+            out.error(_usage_message(exc), code)
+        else:
+            exc.show()  # type: ignore[attr-defined]
+        return code
     except (KeyboardInterrupt, typer.Abort):
         state.out.error("interrupted", ExitCode.INTERRUPTED)
         return ExitCode.INTERRUPTED

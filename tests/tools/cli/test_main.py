@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+
+import pytest
 
 from cdk_app.cli.context import Options, State, deployed_target
 from cdk_app.cli.main import run
@@ -40,6 +43,24 @@ def test_help_lists_every_command_with_examples_and_exit_codes(capsys):
 
 def test_an_unknown_option_is_a_usage_error(capsys):
     assert run(["--no-such-option"]) == ExitCode.USAGE
+    assert "No such option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--json", "--no-such-option"], ["--json", "get"], ["--json", "query", "--limit", "x"]],
+    ids=["a global option", "a missing argument", "a bad value"],
+)
+def test_with_json_a_usage_error_is_a_json_object_too(capsys, argv):
+    # GIVEN --json and a command line Typer cannot parse
+    assert run(argv) == ExitCode.USAGE
+    # THEN stderr holds one JSON object with the reason and the exit code, stdout nothing
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error = json.loads(captured.err)
+    assert error["exit_code"] == ExitCode.USAGE
+    assert "\n" not in error["error"]  # one sentence, not the usage text
+    assert error["error"]
 
 
 def test_the_environment_comes_from_kahula_env(monkeypatch):
