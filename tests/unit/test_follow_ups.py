@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kahula_core import spec
 from kahula_core.errors import FollowUpEmissionError
@@ -122,3 +124,43 @@ def test_entries_still_failing_after_all_attempts_raise_with_the_codes():
         e.emit(follow_ups(1))
     assert len(fake.calls) == 3
     assert caught.value.failed_entries == 3
+
+
+class ShortAnswers(FakeEvents):
+    """PutEvents answering the first call with fewer results than entries (one of them a
+    failure): never seen from AWS, and exactly where a follow-up could be dropped unnoticed."""
+
+    def put_events(self, Entries):
+        response = super().put_events(Entries)
+        if len(self.calls) == 1:
+            response["Entries"] = response["Entries"][:2]
+        return response
+
+
+def test_entries_put_events_does_not_answer_are_retried_with_the_failed_ones():
+    # GIVEN four follow-ups, the second refused and the last two not answered at all
+    fake = ShortAnswers([{1}, set()])
+    e, _ = emitter(fake)
+    # WHEN emitted
+    report = e.emit(follow_ups(4))
+    # THEN the refused one and both unanswered ones are sent again, none of them dropped
+    assert [json.loads(entry["Detail"])["follow_up_id"] for entry in fake.calls[1]] == [
+        "id1",
+        "id2",
+        "id3",
+    ]
+    assert report.emitted == 4
+    assert report.failed_entries == 3
+
+
+def test_entries_never_answered_raise_naming_why():
+    class NeverAnswers(FakeEvents):
+        def put_events(self, Entries):
+            self.calls.append(Entries)
+            return {"FailedEntryCount": 0, "Entries": []}
+
+    e, _ = emitter(NeverAnswers([]), attempts=2)
+    with pytest.raises(FollowUpEmissionError, match="NoResult") as caught:
+        e.emit(follow_ups(2))
+    assert caught.value.failed_entries == 4
+    assert caught.value.emitted == 0

@@ -143,6 +143,11 @@ def test_updated_and_validated_events_yield_their_follow_up(
     assert detail["domain"] == aws.item(unique_id)["domain"]["S"]
     # and the follow-up carries its own id where the contract looks, so it is stored once
     assert detail["metadata"]["event_id"] == detail["follow_up_id"]
+    # and the source event's domain where the contract looks, so the stored follow-up keeps
+    # it (without it the follow-up's domain would fall back to its own source, "kahula")
+    assert detail["metadata"]["domain"] == aws.item(unique_id)["domain"]["S"]
+    stored = invoke(follow_up)
+    assert aws.item(stored["unique_id"])["domain"] == aws.item(unique_id)["domain"]
 
 
 @pytest.mark.parametrize(
@@ -352,8 +357,10 @@ def test_at_info_a_stored_event_writes_nothing_and_a_duplicate_is_logged_and_cou
     # THEN storing wrote no EMF line and no log line (Lambda's own metrics count it)
     assert "_aws" not in stored_out
     assert "event persisted" not in stored_logs
-    # AND the duplicate is logged and counted in one EMF line
-    assert "event duplicate" in [r.getMessage() for r in caplog.records]
+    # AND the duplicate is logged, naming the hash already stored, and counted in one EMF line
+    (line,) = [r for r in caplog.records if r.getMessage() == "event duplicate"]
+    assert line.stored_payload_hash == line.payload_hash
+    assert line.stored_payload_hash is not None
     (emf,) = [json.loads(line) for line in duplicate_out.splitlines() if '"_aws"' in line]
     assert emf["DuplicateEvents"] == [1.0]
     assert "EventsPersisted" not in emf

@@ -66,21 +66,27 @@ def _oversize_record(source_bytes):
 
 
 @pytest.mark.parametrize("prefix", ["oversize-payloads", "p" * 300])
-def test_the_item_is_measured_again_with_its_real_claim_check(prefix):
-    # GIVEN an oversize event whose other attributes leave 250 bytes under 400 KB
-    probe = _oversize_record(1)
-    rest = probe.size_bytes - probe.payload_bytes - 1  # everything but the payload and source
-    record = _oversize_record(spec.DYNAMODB_MAX_ITEM_BYTES - rest - 250)
+@pytest.mark.parametrize("over", [0, 1], ids=["exactly fits", "one byte over"])
+def test_the_item_is_measured_again_with_its_real_claim_check(prefix, over):
+    # GIVEN an oversize event whose other attributes leave exactly room for its claim check
+    # under DynamoDB's 400 KB (or ``over`` bytes less)
     store = PayloadStore(s3=lambda: None, bucket="b" * 63, prefix=prefix)
-    claim = store.claim_for("detail", record.unique_id, b"{}")
+    probe = _oversize_record(1)
+    claim = store.claim_for("detail", probe.unique_id, b"{}")
     claim_bytes = attribute_size("payload_claim_check", claim.attribute_value())
+    rest = probe.size_bytes - probe.payload_bytes - 1  # everything but the payload and source
+    record = _oversize_record(spec.DYNAMODB_MAX_ITEM_BYTES - rest - claim_bytes + over)
+    assert record.unique_id == probe.unique_id  # the same claim check (its key names the id)
     # WHEN its detail moves to S3
-    if claim_bytes <= 250:
+    if over == 0:
         checked = record.with_claim_check(claim)
-        # THEN it is kept, with its true size
+        # THEN it is kept at exactly the limit, measured as DynamoDB measures it, no payload
         assert checked.size_bytes == sum(attribute_size(k, v) for k, v in checked.item.items())
+        assert checked.size_bytes == spec.DYNAMODB_MAX_ITEM_BYTES
+        assert checked.payload_bytes == 0
+        assert "payload" not in checked.item
     else:
-        # THEN (a long prefix: the claim check itself is bigger than the room) it is refused
+        # THEN one byte more is refused, naming the largest attributes
         with pytest.raises(ItemTooLargeError, match="largest attributes: source"):
             record.with_claim_check(claim)
 
